@@ -1,0 +1,50 @@
+"""The exceptions ticklake raises. Catch :class:`TicklakeError` to catch them all.
+
+Example:
+    >>> import ticklake
+    >>> try:
+    ...     ticklake.bars(trades, interval="7x")
+    ... except ticklake.InvalidInputError as err:
+    ...     print(err)
+"""
+
+from __future__ import annotations
+
+
+class TicklakeError(Exception):
+    """Base class of every ticklake error."""
+
+
+class InvalidInputError(TicklakeError, ValueError):
+    """Bad input data or a bad argument.
+
+    Attributes:
+        column: the offending column, when one is to blame.
+        row: the zero-based row of the first offending value, when known.
+    """
+
+    def __init__(self, message: str, *, column: str | None = None, row: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.row = row
+
+
+class CorruptFileError(TicklakeError, OSError):
+    """A lake file is damaged, truncated or not Parquet at all. The message names the file."""
+
+
+class LakeFileNotFoundError(TicklakeError, FileNotFoundError):
+    """A file the operation needs does not exist."""
+
+
+class LakeIOError(TicklakeError, OSError):
+    """Any other filesystem failure."""
+
+
+__all__ = [
+    "CorruptFileError",
+    "InvalidInputError",
+    "LakeFileNotFoundError",
+    "LakeIOError",
+    "TicklakeError",
+]

@@ -1,0 +1,425 @@
+//! Trades -> OHLCV bars of any interval (SPEC §3.1), as a streaming kernel: one pass over the Arrow buffers,
+//! validation and the sortedness check fused into the aggregation loop, the open bar carried across batches.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow_buffer::ScalarBuffer;
+use arrow_schema::SchemaRef;
+
+use crate::conditions::{BarKind, Policy, Rules, HIGH_LOW, OC_ALWAYS, OC_FIRST, OC_MASK, VOLUME};
+use crate::error::{Error, Result};
+use crate::schema;
+use crate::stream::{Kernel, RunStatus, Stream};
+use crate::time::Interval;
+
+const SET_OPEN: u8 = 1;
+const SET_HIGH_LOW: u8 = 2;
+const SET_CLOSE: u8 = 4;
+const SET_ALL: u8 = SET_OPEN | SET_HIGH_LOW | SET_CLOSE;
+
+/// Configuration of the bars kernel.
+#[derive(Clone)]
+pub struct BarSpec {
+    interval: Interval,
+    policy: Policy,
+    rules: Arc<Rules>,
+}
+
+impl BarSpec {
+    /// A kernel for `interval` with the given condition policy.
+    #[must_use]
+    pub fn new(interval: Interval, policy: Policy) -> Self {
+        let kind = match interval {
+            Interval::NyDay => BarKind::Daily,
+            Interval::Fixed(_) => BarKind::Minute,
+        };
+        Self {
+            interval,
+            policy,
+            rules: Arc::new(Rules::new(kind)),
+        }
+    }
+
+    /// Parses the interval and policy strings of the public API.
+    ///
+    /// # Errors
+    /// Unknown interval or policy.
+    pub fn parse(interval: &str, policy: &str) -> Result<Self> {
+        Ok(Self::new(Interval::parse(interval)?, Policy::parse(policy)?))
+    }
+
+    /// The bar interval.
+    #[must_use]
+    pub fn interval(&self) -> Interval {
+        self.interval
+    }
+}
+
+/// The validated trade columns of one batch.
+pub struct TradeCols {
+    ts: ScalarBuffer<i64>,
+    price: ScalarBuffer<f64>,
+    size: ScalarBuffer<i64>,
+    /// Per-trade rule bytes (see [`crate::conditions`]); `None` when every trade counts for everything.
+    rules: Option<Vec<u8>>,
+}
+
+/// The bar being built for one symbol.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct OpenBar {
+    active: bool,
+    label: i64,
+    end: i64,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: i64,
+    count: i64,
+    pv: f64,
+    pv_volume: i64,
+    set: u8,
+    /// Every trade of this bar counted for everything (no rule bytes): emitted whenever it has a trade.
+    plain: bool,
+    last_ts: Option<i64>,
+}
+
+/// Bars being built, column by column.
+#[derive(Default)]
+pub struct BarOut {
+    symbol: Vec<Option<String>>,
+    ts: Vec<i64>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<i64>,
+    vwap: Vec<Option<f64>>,
+    count: Vec<i64>,
+}
+
+impl BarOut {
+    #[inline(never)]
+    fn push(&mut self, symbol: Option<&str>, bar: &OpenBar, vwap: Option<f64>) {
+        // Consecutive bars of one symbol share the allocation-free path below.
+        match (self.symbol.last(), symbol) {
+            (Some(Some(last)), Some(s)) if last == s => self.symbol.push(Some(last.clone())),
+            _ => self.symbol.push(symbol.map(str::to_owned)),
+        }
+        self.ts.push(bar.label);
+        self.open.push(bar.open);
+        self.high.push(bar.high);
+        self.low.push(bar.low);
+        self.close.push(bar.close);
+        self.volume.push(bar.volume);
+        self.vwap.push(vwap);
+        self.count.push(bar.count);
+    }
+}
+
+/// Settings for the trade columns, carried with the kernel.
+#[derive(Clone)]
+pub struct BarKernel {
+    /// Interval and rules.
+    pub spec: BarSpec,
+    /// Accept tz-naive timestamps as UTC.
+    pub assume_utc: bool,
+}
+
+impl BarKernel {
+    #[inline]
+    fn emit(bar: &OpenBar, symbol: Option<&str>, out: &mut BarOut) {
+        if !bar.active {
+            return;
+        }
+        if bar.plain {
+            let vwap = (bar.volume > 0).then(|| bar.pv / bar.volume as f64);
+            out.push(symbol, bar, vwap);
+        } else if bar.set == SET_ALL && bar.volume > 0 {
+            let vwap = (bar.pv_volume > 0).then(|| bar.pv / bar.pv_volume as f64);
+            out.push(symbol, bar, vwap);
+        }
+    }
+
+    /// All trades count for everything: the hot path.
+    fn run_plain<const VWAP: bool>(
+        &self,
+        c: &TradeCols,
+        rows: Range<usize>,
+        state: &mut OpenBar,
+        symbol: Option<&str>,
+        out: &mut BarOut,
+    ) -> RunStatus {
+        let base = rows.start;
+        let ts = &c.ts[rows.clone()];
+        let px = &c.price[rows.clone()];
+        let sz = &c.size[rows];
+        let mut b = *state;
+        let mut prev = b.last_ts.unwrap_or(i64::MIN);
+        let mut end = if b.active { b.end } else { i64::MIN };
+        let (mut bad, mut unsorted, mut overflow) = (false, false, None);
+        for (i, ((&t, &p), &s)) in ts.iter().zip(px).zip(sz).enumerate() {
+            bad |= !(p > 0.0 && p < f64::INFINITY) | (s < 0);
+            unsorted |= t < prev;
+            prev = t;
+            if t >= end {
+                Self::emit(&b, symbol, out);
+                let (label, _, e) = self.spec.interval.bucket(t);
+                end = e;
+                b = OpenBar {
+                    active: true,
+                    label,
+                    end,
+                    open: p,
+                    high: p,
+                    low: p,
+                    set: SET_ALL,
+                    plain: true,
+                    ..OpenBar::default()
+                };
+            }
+            b.high = if p > b.high { p } else { b.high };
+            b.low = if p < b.low { p } else { b.low };
+            b.close = p;
+            let (v, o) = b.volume.overflowing_add(s);
+            b.volume = v;
+            if o && overflow.is_none() {
+                overflow = Some(base + i);
+            }
+            b.count += 1;
+            if VWAP {
+                #[allow(clippy::cast_precision_loss)]
+                let size = s as f64;
+                b.pv += p * size;
+            }
+        }
+        if !ts.is_empty() {
+            b.last_ts = Some(prev);
+        }
+        *state = b;
+        RunStatus { bad, unsorted, overflow }
+    }
+
+    /// Alpaca's rules: each trade carries its rule byte.
+    fn run_rules(
+        &self,
+        c: &TradeCols,
+        rules: &[u8],
+        rows: Range<usize>,
+        state: &mut OpenBar,
+        symbol: Option<&str>,
+        out: &mut BarOut,
+    ) -> RunStatus {
+        let base = rows.start;
+        let ts = &c.ts[rows.clone()];
+        let px = &c.price[rows.clone()];
+        let sz = &c.size[rows.clone()];
+        let rules = &rules[rows];
+        let mut b = *state;
+        let mut prev = b.last_ts.unwrap_or(i64::MIN);
+        let mut end = if b.active { b.end } else { i64::MIN };
+        let (mut bad, mut unsorted, mut overflow) = (false, false, None);
+        for (i, (((&t, &p), &s), &rule)) in ts.iter().zip(px).zip(sz).zip(rules).enumerate() {
+            bad |= !(p > 0.0 && p < f64::INFINITY) | (s < 0);
+            unsorted |= t < prev;
+            prev = t;
+            if t >= end {
+                Self::emit(&b, symbol, out);
+                let (label, _, e) = self.spec.interval.bucket(t);
+                end = e;
+                b = OpenBar {
+                    active: true,
+                    label,
+                    end,
+                    ..OpenBar::default()
+                };
+            }
+            let oc = rule & OC_MASK;
+            if oc == OC_ALWAYS || (oc == OC_FIRST && b.set & SET_OPEN == 0) {
+                if b.set & SET_OPEN == 0 {
+                    b.open = p;
+                }
+                b.set |= SET_OPEN;
+            }
+            if oc == OC_ALWAYS || (oc == OC_FIRST && b.set & SET_CLOSE == 0) {
+                b.close = p;
+                b.set |= SET_CLOSE;
+            }
+            if rule & HIGH_LOW != 0 {
+                if b.set & SET_HIGH_LOW == 0 {
+                    b.high = p;
+                    b.low = p;
+                    b.set |= SET_HIGH_LOW;
+                } else {
+                    b.high = b.high.max(p);
+                    b.low = b.low.min(p);
+                }
+            }
+            if rule & VOLUME != 0 {
+                let (v, o) = b.volume.overflowing_add(s);
+                b.volume = v;
+                if o && overflow.is_none() {
+                    overflow = Some(base + i);
+                }
+                b.count += 1;
+                if rule & HIGH_LOW != 0 {
+                    #[allow(clippy::cast_precision_loss)]
+                    let size = s as f64;
+                    b.pv += p * size;
+                    b.pv_volume = b.pv_volume.saturating_add(s);
+                }
+            }
+        }
+        if !ts.is_empty() {
+            b.last_ts = Some(prev);
+        }
+        *state = b;
+        RunStatus { bad, unsorted, overflow }
+    }
+}
+
+impl Kernel for BarKernel {
+    type Cols = TradeCols;
+    type State = OpenBar;
+    type Out = BarOut;
+
+    fn extract(&self, batch: &RecordBatch, row_offset: u64) -> Result<TradeCols> {
+        let ts = schema::timestamps_ns(
+            schema::required(batch, "timestamp")?,
+            "timestamp",
+            self.assume_utc,
+            row_offset,
+        )?;
+        let price = schema::f64_values(schema::required(batch, "price")?, "price", row_offset)?;
+        let size = schema::i64_values(schema::required(batch, "size")?, "size", row_offset)?;
+        let conditions = match self.spec.policy {
+            Policy::Alpaca => batch.column_by_name("conditions"),
+            Policy::All => None,
+        };
+        let update = batch.column_by_name("update");
+        let rules = if conditions.is_some() || update.is_some() {
+            Some(self.spec.rules.trade_rules(
+                batch.num_rows(),
+                conditions,
+                batch.column_by_name("tape"),
+                update,
+            )?)
+        } else {
+            None
+        };
+        Ok(TradeCols {
+            ts,
+            price,
+            size,
+            rules,
+        })
+    }
+
+    fn timestamps(cols: &TradeCols) -> &[i64] {
+        &cols.ts
+    }
+
+    fn first_invalid(&self, c: &TradeCols, row_offset: u64) -> Option<Error> {
+        if let Some(i) = c.price.iter().position(|p| !(*p > 0.0 && p.is_finite())) {
+            return Some(Error::invalid(
+                "price",
+                row_offset + i as u64,
+                format!("{} is not a positive finite price", c.price[i]),
+            ));
+        }
+        c.size.iter().position(|s| *s < 0).map(|i| {
+            Error::invalid("size", row_offset + i as u64, format!("{} is a negative size", c.size[i]))
+        })
+    }
+
+    fn run(
+        &self,
+        cols: &TradeCols,
+        rows: Range<usize>,
+        state: &mut OpenBar,
+        symbol: Option<&str>,
+        out: &mut BarOut,
+    ) -> RunStatus {
+        match (&cols.rules, self.spec.interval.has_vwap()) {
+            (Some(rules), _) => self.run_rules(cols, rules, rows, state, symbol, out),
+            (None, true) => self.run_plain::<true>(cols, rows, state, symbol, out),
+            (None, false) => self.run_plain::<false>(cols, rows, state, symbol, out),
+        }
+    }
+
+    fn flush(&self, state: &OpenBar, symbol: Option<&str>, out: &mut BarOut) {
+        Self::emit(state, symbol, out);
+    }
+
+    fn last_ts(state: &OpenBar) -> Option<i64> {
+        state.last_ts
+    }
+
+    fn new_out(&self) -> BarOut {
+        BarOut::default()
+    }
+
+    fn finish_out(&self, out: BarOut) -> Result<RecordBatch> {
+        let mut symbols = StringBuilder::with_capacity(out.symbol.len(), out.symbol.len() * 4);
+        for s in &out.symbol {
+            symbols.append_option(s.as_deref());
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(symbols.finish()),
+            Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
+            Arc::new(Float64Array::from(out.open)),
+            Arc::new(Float64Array::from(out.high)),
+            Arc::new(Float64Array::from(out.low)),
+            Arc::new(Float64Array::from(out.close)),
+            Arc::new(Int64Array::from(out.volume)),
+        ];
+        if self.spec.interval.has_vwap() {
+            columns.push(Arc::new(Float64Array::from(out.vwap)));
+        }
+        columns.push(Arc::new(Int64Array::from(out.count)));
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        schema::bar_schema(self.spec.interval.has_vwap())
+    }
+
+    fn overflow_column(&self) -> &'static str {
+        "size"
+    }
+}
+
+/// A streaming trades -> bars aggregator.
+pub type BarAggregator = Stream<BarKernel>;
+
+/// A new streaming bars aggregator.
+///
+/// # Errors
+/// Unknown interval or condition policy.
+pub fn bar_aggregator(
+    interval: &str,
+    policy: &str,
+    symbol: Option<String>,
+    assume_utc: bool,
+) -> Result<BarAggregator> {
+    let spec = BarSpec::parse(interval, policy)?;
+    Ok(Stream::new(BarKernel { spec, assume_utc }, symbol))
+}
+
+/// Trades -> bars in one call over any number of batches (unsorted input is sorted stably first).
+///
+/// # Errors
+/// As [`Stream::push`].
+pub fn bars(
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
+    interval: &str,
+    policy: &str,
+    symbol: Option<String>,
+    assume_utc: bool,
+) -> Result<RecordBatch> {
+    let spec = BarSpec::parse(interval, policy)?;
+    crate::stream::one_shot(BarKernel { spec, assume_utc }, symbol, batches)
+}

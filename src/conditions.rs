@@ -1,0 +1,304 @@
+//! Alpaca's bar rules (ALPACA.md §7.1, SPEC §3.1): which trades may set open/close, high/low and volume,
+//! per tape, per condition code, for intraday ("minute") and daily bars.
+//!
+//! A trade's rule is packed in one byte: bits 0-1 hold the open/close rule ([`OC_NONE`], [`OC_FIRST`],
+//! [`OC_ALWAYS`]), bit 2 [`HIGH_LOW`], bit 3 [`VOLUME`]. Combining conditions takes the strictest rule per field.
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, ListArray};
+use arrow_schema::{DataType, Field};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// Never updates open/close.
+pub const OC_NONE: u8 = 0;
+/// Updates open/close only while they are unset ("1st" in Alpaca's table).
+pub const OC_FIRST: u8 = 1;
+/// Always updates open/close.
+pub const OC_ALWAYS: u8 = 2;
+/// Mask of the open/close rule.
+pub const OC_MASK: u8 = 0b11;
+/// Updates high/low.
+pub const HIGH_LOW: u8 = 0b100;
+/// Counts in volume and trade count.
+pub const VOLUME: u8 = 0b1000;
+/// A trade that counts for everything.
+pub const ALL: u8 = OC_ALWAYS | HIGH_LOW | VOLUME;
+
+/// Which column of Alpaca's table applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BarKind {
+    /// Intraday bars (Alpaca's minute column).
+    Minute,
+    /// Daily bars.
+    Daily,
+}
+
+/// How trade conditions decide what a trade updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Alpaca's bar rules.
+    Alpaca,
+    /// Every trade counts for everything.
+    All,
+}
+
+impl Policy {
+    /// Parses `"alpaca"` or `"all"`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for anything else.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "alpaca" => Ok(Self::Alpaca),
+            "all" => Ok(Self::All),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown conditions policy {other:?}: use \"alpaca\" or \"all\""
+            ))),
+        }
+    }
+}
+
+const N: u8 = OC_NONE;
+const F: u8 = OC_FIRST;
+const Y: u8 = OC_ALWAYS;
+
+/// One row of Alpaca's update matrix: code, tapes, bar kinds (`M`, `D`), O/C rule, updates H/L, updates volume.
+type Row = (u8, &'static str, &'static str, u8, bool, bool);
+
+/// ALPACA.md §7.1, row for row.
+const TABLE: &[Row] = &[
+    (b' ', "AB", "MD", Y, true, true),
+    (b'@', "CO", "MD", Y, true, true),
+    (b'A', "C", "MD", Y, true, true),
+    (b'B', "AB", "MD", N, false, true),
+    (b'B', "C", "MD", Y, true, true),
+    (b'C', "ABCO", "MD", N, false, true),
+    (b'D', "C", "MD", Y, true, true),
+    (b'E', "AB", "MD", Y, true, true),
+    (b'F', "ABC", "MD", Y, true, true),
+    (b'G', "C", "M", N, false, true),
+    (b'G', "C", "D", F, true, true),
+    (b'H', "ABC", "MD", N, false, true),
+    (b'I', "ABCO", "MD", N, false, true),
+    (b'K', "ABC", "MD", Y, true, true),
+    (b'L', "ABC", "MD", Y, true, true),
+    (b'M', "ABC", "MD", N, false, false),
+    (b'N', "ABCO", "MD", N, false, true),
+    (b'O', "ABC", "MD", Y, true, true),
+    (b'P', "ABCO", "M", N, false, true),
+    (b'P', "ABCO", "D", F, true, true),
+    (b'Q', "ABC", "MD", N, false, false),
+    (b'R', "ABCO", "MD", N, false, true),
+    (b'T', "ABCO", "M", Y, true, true),
+    (b'T', "ABCO", "D", N, false, true),
+    (b'U', "ABCO", "MD", N, false, true),
+    (b'V', "ABC", "MD", N, false, true),
+    (b'W', "CO", "MD", N, false, true),
+    (b'X', "ABC", "MD", Y, true, true),
+    (b'Y', "C", "MD", Y, true, true),
+    (b'Z', "ABC", "M", N, false, true),
+    (b'Z', "ABC", "D", F, true, true),
+    (b'4', "ABC", "M", N, false, true),
+    (b'4', "ABC", "D", F, true, true),
+    (b'5', "ABC", "MD", Y, true, true),
+    (b'6', "ABC", "MD", Y, true, true),
+    (b'7', "ABC", "MD", N, false, true),
+    (b'9', "ABC", "M", N, false, false),
+    (b'9', "ABC", "D", Y, true, false),
+];
+
+const TAPES: &[u8; 4] = b"ABCO";
+/// Index used for a missing or unlisted tape (`N` overnight, null, ...).
+const UNKNOWN_TAPE: usize = 4;
+
+/// The strictest of two rules, field by field.
+#[inline]
+#[must_use]
+pub fn strictest(a: u8, b: u8) -> u8 {
+    (a & OC_MASK).min(b & OC_MASK) | (a & b & (HIGH_LOW | VOLUME))
+}
+
+/// A lookup table `tape x code -> rule` for one bar kind.
+///
+/// A code the table lists for other tapes only (e.g. `@` on tape A) and any code on an unknown tape get the
+/// strictest rule the table gives that code on any tape; a code the table does not list at all does not restrict
+/// the trade.
+pub struct Rules {
+    table: Box<[[u8; 256]; 5]>,
+}
+
+impl Rules {
+    /// Builds the table for `kind`.
+    #[must_use]
+    pub fn new(kind: BarKind) -> Self {
+        let letter = match kind {
+            BarKind::Minute => 'M',
+            BarKind::Daily => 'D',
+        };
+        let mut defined = [[None::<u8>; 256]; 4];
+        for &(code, tapes, bars, oc, hl, vol) in TABLE {
+            if !bars.contains(letter) {
+                continue;
+            }
+            let rule = oc | if hl { HIGH_LOW } else { 0 } | if vol { VOLUME } else { 0 };
+            for (t, tape) in TAPES.iter().enumerate() {
+                if tapes.as_bytes().contains(tape) {
+                    defined[t][usize::from(code)] = Some(rule);
+                }
+            }
+        }
+        let mut table = Box::new([[ALL; 256]; 5]);
+        for code in 0..256 {
+            let fallback = (0..4)
+                .filter_map(|t| defined[t][code])
+                .reduce(strictest)
+                .unwrap_or(ALL);
+            for t in 0..4 {
+                table[t][code] = defined[t][code].unwrap_or(fallback);
+            }
+            table[UNKNOWN_TAPE][code] = fallback;
+        }
+        Self { table }
+    }
+
+    /// The rule for one condition code on a tape (`None` = unknown tape).
+    #[must_use]
+    pub fn rule(&self, code: &str, tape: Option<&str>) -> u8 {
+        let tape_index = tape_index(tape);
+        match code.as_bytes() {
+            [byte] => self.table[tape_index][usize::from(*byte)],
+            // Alpaca's codes are one character; an empty string is the regular-sale space trimmed away.
+            [] => self.table[tape_index][usize::from(b' ')],
+            _ => ALL,
+        }
+    }
+
+    /// Per-trade rules for a batch. `conditions` is a list of strings per trade; a null or empty list does not
+    /// restrict the trade. Trades whose `update` is `canceled` or `incorrect` get rule 0 (they never count).
+    ///
+    /// # Errors
+    /// When `conditions` is not a list of strings or `tape`/`update` are not strings.
+    pub fn trade_rules(
+        &self,
+        len: usize,
+        conditions: Option<&ArrayRef>,
+        tape: Option<&ArrayRef>,
+        update: Option<&ArrayRef>,
+    ) -> Result<Vec<u8>> {
+        let tapes = tape.map(|t| schema::strings(t, "tape")).transpose()?;
+        let mut out = vec![ALL; len];
+        if let Some(conditions) = conditions {
+            let list = as_string_list(conditions)?;
+            let offsets = list.value_offsets();
+            let values = list.values().as_string::<i32>();
+            for (i, rule) in out.iter_mut().enumerate() {
+                if list.is_null(i) {
+                    continue;
+                }
+                let tape_index = tapes
+                    .as_ref()
+                    .map_or(UNKNOWN_TAPE, |t| tape_index(t.is_valid(i).then(|| t.value(i))));
+                let row = &self.table[tape_index];
+                let (lo, hi) = (offsets[i].unsigned_abs() as usize, offsets[i + 1].unsigned_abs() as usize);
+                for j in lo..hi {
+                    let code = match values.value(j).as_bytes() {
+                        [byte] => row[usize::from(*byte)],
+                        [] => row[usize::from(b' ')],
+                        _ => ALL,
+                    };
+                    *rule = strictest(*rule, code);
+                }
+            }
+        }
+        if let Some(update) = update {
+            let update = schema::strings(update, "update")?;
+            for (i, rule) in out.iter_mut().enumerate() {
+                if update.is_valid(i) && matches!(update.value(i), "canceled" | "incorrect") {
+                    *rule = 0;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn tape_index(tape: Option<&str>) -> usize {
+    match tape.map(str::as_bytes) {
+        Some([b'A']) => 0,
+        Some([b'B']) => 1,
+        Some([b'C']) => 2,
+        Some([b'O']) => 3,
+        _ => UNKNOWN_TAPE,
+    }
+}
+
+fn as_string_list(array: &ArrayRef) -> Result<ListArray> {
+    let bad = || Error::ColumnType {
+        column: "conditions".into(),
+        expected: "a list of strings".into(),
+        found: array.data_type().to_string(),
+    };
+    let item = match array.data_type() {
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) => {
+            f.data_type().clone()
+        }
+        _ => return Err(bad()),
+    };
+    if !matches!(item, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)) {
+        return Err(bad());
+    }
+    let target = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    let cast = if array.data_type() == &target {
+        array.as_list::<i32>().clone()
+    } else {
+        arrow_cast::cast(array, &target).map_err(|_| bad())?.as_list::<i32>().clone()
+    };
+    Ok(cast)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tape_specific_rows() {
+        let m = Rules::new(BarKind::Minute);
+        assert_eq!(m.rule("B", Some("A")), VOLUME);
+        assert_eq!(m.rule("B", Some("C")), ALL);
+        assert_eq!(m.rule(" ", Some("A")), ALL);
+        assert_eq!(m.rule("@", Some("C")), ALL);
+        // '@' is listed for C and O only; on tape A the table's strictest rule for '@' (Y) applies.
+        assert_eq!(m.rule("@", Some("A")), ALL);
+        // 'W' is listed for C and O (volume only); on A the same restriction applies.
+        assert_eq!(m.rule("W", Some("A")), VOLUME);
+        // Unknown tape: strictest across tapes ('B' is volume-only on A/B).
+        assert_eq!(m.rule("B", None), VOLUME);
+        // Codes the table does not list never restrict.
+        assert_eq!(m.rule("1", Some("C")), ALL);
+    }
+
+    #[test]
+    fn minute_and_daily_columns_differ() {
+        let m = Rules::new(BarKind::Minute);
+        let d = Rules::new(BarKind::Daily);
+        assert_eq!(m.rule("T", Some("C")), ALL);
+        assert_eq!(d.rule("T", Some("C")), VOLUME);
+        assert_eq!(m.rule("Z", Some("C")), VOLUME);
+        assert_eq!(d.rule("Z", Some("C")), OC_FIRST | HIGH_LOW | VOLUME);
+        assert_eq!(m.rule("9", Some("A")), 0);
+        assert_eq!(d.rule("9", Some("A")), OC_ALWAYS | HIGH_LOW);
+    }
+
+    #[test]
+    fn strictest_rule_wins() {
+        let d = Rules::new(BarKind::Daily);
+        let r = ["@", "4", "I"]
+            .iter()
+            .map(|c| d.rule(c, Some("C")))
+            .fold(ALL, strictest);
+        assert_eq!(r, VOLUME);
+    }
+}

@@ -1,0 +1,17 @@
+//! ticklake's core: trades -> OHLCV bars, quotes -> best quote per second, over Arrow buffers.
+//!
+//! Everything outside [`python`] is plain Rust (no pyo3), so `cargo test --no-default-features` and the
+//! criterion benches never link libpython.
+
+pub mod bars;
+pub mod conditions;
+pub mod error;
+pub mod quotes;
+pub mod schema;
+pub mod stream;
+pub mod time;
+
+#[cfg(feature = "python")]
+pub mod python;
+
+pub use error::{Error, Result};

@@ -1,0 +1,136 @@
+//! Bindings for the aggregation kernels: `bars`, `best_quotes` and the streaming `BarAggregator` and
+//! `QuoteSampler`. The Python package wraps these with docstrings and pandas conversion.
+
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
+use pyo3::prelude::*;
+use pyo3_arrow::input::AnyRecordBatch;
+use pyo3_arrow::PyTable;
+
+use super::errors::IntoPyResult;
+use super::gil::detached;
+use crate::bars as bar_kernel;
+use crate::error::{Error, Result};
+use crate::quotes as quote_kernel;
+use crate::stream::{Kernel, Stream};
+
+fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
+    let schema = batch.schema();
+    PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
+}
+
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+fn batches(data: AnyRecordBatch) -> PyResult<Batches> {
+    let reader = data.into_reader()?;
+    Ok(Box::new(reader.map(|b: std::result::Result<RecordBatch, ArrowError>| b.map_err(Error::from))))
+}
+
+/// Trades -> OHLCV bars.
+#[pyfunction]
+#[pyo3(signature = (data, interval, symbol, conditions, assume_utc))]
+fn bars<'py>(
+    py: Python<'py>,
+    data: AnyRecordBatch,
+    interval: &str,
+    symbol: Option<String>,
+    conditions: &str,
+    assume_utc: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let input = batches(data)?;
+    let out = detached(py, || bar_kernel::bars(input, interval, conditions, symbol, assume_utc)).py_err(py)?;
+    table(py, out)
+}
+
+/// Quotes -> best quote per second.
+#[pyfunction]
+#[pyo3(signature = (data, symbol, assume_utc))]
+fn best_quotes<'py>(
+    py: Python<'py>,
+    data: AnyRecordBatch,
+    symbol: Option<String>,
+    assume_utc: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let input = batches(data)?;
+    let out = detached(py, || quote_kernel::best_quotes(input, symbol, assume_utc)).py_err(py)?;
+    table(py, out)
+}
+
+fn push_all<K: Kernel + Send>(stream: &mut Stream<K>, input: Batches) -> Result<RecordBatch>
+where
+    K::State: Send,
+{
+    let mut outs = Vec::new();
+    for batch in input {
+        outs.push(stream.push(&batch?)?);
+    }
+    Ok(arrow_select::concat::concat_batches(&stream.schema(), &outs)?)
+}
+
+/// Streaming trades -> bars.
+#[pyclass(module = "ticklake._core")]
+struct BarAggregator {
+    inner: bar_kernel::BarAggregator,
+}
+
+#[pymethods]
+impl BarAggregator {
+    #[new]
+    #[pyo3(signature = (interval, symbol, conditions, assume_utc))]
+    fn new(py: Python<'_>, interval: &str, symbol: Option<String>, conditions: &str, assume_utc: bool) -> PyResult<Self> {
+        let inner = bar_kernel::bar_aggregator(interval, conditions, symbol, assume_utc).py_err(py)?;
+        Ok(Self { inner })
+    }
+
+    fn push<'py>(&mut self, py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
+        let input = batches(data)?;
+        let inner = &mut self.inner;
+        let out = detached(py, || push_all(inner, input)).py_err(py)?;
+        table(py, out)
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = &mut self.inner;
+        let out = detached(py, || inner.finish()).py_err(py)?;
+        table(py, out)
+    }
+}
+
+/// Streaming quotes -> best quote per second.
+#[pyclass(module = "ticklake._core")]
+struct QuoteSampler {
+    inner: quote_kernel::QuoteSampler,
+}
+
+#[pymethods]
+impl QuoteSampler {
+    #[new]
+    #[pyo3(signature = (symbol, assume_utc))]
+    fn new(symbol: Option<String>, assume_utc: bool) -> Self {
+        Self {
+            inner: quote_kernel::quote_sampler(symbol, assume_utc),
+        }
+    }
+
+    fn push<'py>(&mut self, py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
+        let input = batches(data)?;
+        let inner = &mut self.inner;
+        let out = detached(py, || push_all(inner, input)).py_err(py)?;
+        table(py, out)
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = &mut self.inner;
+        let out = detached(py, || inner.finish()).py_err(py)?;
+        table(py, out)
+    }
+}
+
+/// Adds the kernel functions and classes to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bars, m)?)?;
+    m.add_function(wrap_pyfunction!(best_quotes, m)?)?;
+    m.add_class::<BarAggregator>()?;
+    m.add_class::<QuoteSampler>()?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! All pyo3 glue, behind the `python` feature: the `ticklake._core` module. Each function converts its Arrow
+//! input, releases the GIL through [`gil::detached`], calls one core function and converts back.
+
+mod errors;
+mod gil;
+mod kernels;
+
+use pyo3::prelude::*;
+
+/// The extension module `ticklake._core`.
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    kernels::register(m)?;
+    Ok(())
+}

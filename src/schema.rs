@@ -1,0 +1,262 @@
+//! The canonical Arrow schemas (SPEC §2) and the input checks that turn an arbitrary Arrow column into the
+//! plain buffers the kernels read. Every error names the column and the first offending row.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_buffer::ScalarBuffer;
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::error::{Error, Result};
+
+/// The Arrow type of every stored timestamp: nanoseconds, UTC.
+#[must_use]
+pub fn utc_ns() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// Schema of bars: `symbol, timestamp, open, high, low, close, volume`, then `trade_count` for sub-minute bars
+/// or `vwap, trade_count` (both nullable) for bars of a minute and longer.
+#[must_use]
+pub fn bar_schema(with_vwap: bool) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("symbol", DataType::Utf8, true),
+        Field::new("timestamp", utc_ns(), false),
+        Field::new("open", DataType::Float64, false),
+        Field::new("high", DataType::Float64, false),
+        Field::new("low", DataType::Float64, false),
+        Field::new("close", DataType::Float64, false),
+        Field::new("volume", DataType::Int64, false),
+    ];
+    if with_vwap {
+        fields.push(Field::new("vwap", DataType::Float64, true));
+        fields.push(Field::new("trade_count", DataType::Int64, true));
+    } else {
+        fields.push(Field::new("trade_count", DataType::Int64, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of best quotes per second (SPEC §2).
+#[must_use]
+pub fn quote_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, true),
+        Field::new("timestamp", utc_ns(), false),
+        Field::new("bid_price", DataType::Float64, false),
+        Field::new("bid_size", DataType::Int64, false),
+        Field::new("ask_price", DataType::Float64, false),
+        Field::new("ask_size", DataType::Int64, false),
+        Field::new("spread", DataType::Float64, false),
+        Field::new("exchange", DataType::Utf8, true),
+        Field::new("bid_exchange", DataType::Utf8, true),
+        Field::new("ask_exchange", DataType::Utf8, true),
+    ]))
+}
+
+fn present(batch: &RecordBatch) -> String {
+    let names: Vec<&str> = batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    names.join(", ")
+}
+
+/// The column called `name`, or [`Error::MissingColumn`].
+///
+/// # Errors
+/// When the batch has no such column.
+pub fn required<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::MissingColumn {
+            column: name.to_owned(),
+            present: present(batch),
+        })
+}
+
+fn first_null(array: &dyn Array, column: &str, row_offset: u64) -> Result<()> {
+    if array.null_count() == 0 {
+        return Ok(());
+    }
+    let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
+    Err(Error::invalid(column, row_offset + row as u64, "null value"))
+}
+
+fn type_error(column: &str, expected: &str, found: &DataType) -> Error {
+    Error::ColumnType {
+        column: column.to_owned(),
+        expected: expected.to_owned(),
+        found: found.to_string(),
+    }
+}
+
+/// Timestamps as UTC nanoseconds. Any unit is accepted; tz-naive input only with `assume_utc`.
+///
+/// # Errors
+/// Wrong type, naive timestamps without `assume_utc`, nulls, or values outside the nanosecond range.
+pub fn timestamps_ns(
+    array: &ArrayRef,
+    column: &str,
+    assume_utc: bool,
+    row_offset: u64,
+) -> Result<ScalarBuffer<i64>> {
+    let DataType::Timestamp(unit, tz) = array.data_type() else {
+        return Err(type_error(column, "a timestamp with a time zone", array.data_type()));
+    };
+    if tz.is_none() && !assume_utc {
+        return Err(Error::ColumnType {
+            column: column.to_owned(),
+            expected: "a time-zone-aware timestamp (pass assume_utc=True if these naive values are UTC)"
+                .to_owned(),
+            found: array.data_type().to_string(),
+        });
+    }
+    first_null(array.as_ref(), column, row_offset)?;
+    let factor: i64 = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => {
+            return Ok(array.as_primitive::<TimestampNanosecondType>().values().clone());
+        }
+    };
+    let raw = array.to_data();
+    let values: &[i64] = raw.buffer::<i64>(0);
+    let values = &values[..array.len()];
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let ns = v.checked_mul(factor).ok_or_else(|| {
+            Error::invalid(column, row_offset + i as u64, "timestamp outside the nanosecond range (1677-2262)")
+        })?;
+        out.push(ns);
+    }
+    Ok(out.into())
+}
+
+/// A float64 view of a numeric column (floats, integers and decimals are converted).
+///
+/// # Errors
+/// Non-numeric types and nulls.
+pub fn f64_values(array: &ArrayRef, column: &str, row_offset: u64) -> Result<ScalarBuffer<f64>> {
+    let dt = array.data_type();
+    if !(dt.is_numeric()) {
+        return Err(type_error(column, "a number (float64)", dt));
+    }
+    first_null(array.as_ref(), column, row_offset)?;
+    if dt == &DataType::Float64 {
+        return Ok(array.as_primitive::<Float64Type>().values().clone());
+    }
+    let cast = arrow_cast::cast(array, &DataType::Float64)?;
+    first_null(cast.as_ref(), column, row_offset)?;
+    Ok(cast.as_primitive::<Float64Type>().values().clone())
+}
+
+/// An int64 view of an integer column. Floats are accepted when every value is a whole number.
+///
+/// # Errors
+/// Non-numeric types, nulls, fractional or non-finite floats, unsigned values above the int64 range.
+pub fn i64_values(array: &ArrayRef, column: &str, row_offset: u64) -> Result<ScalarBuffer<i64>> {
+    let dt = array.data_type();
+    first_null(array.as_ref(), column, row_offset)?;
+    if dt == &DataType::Int64 {
+        return Ok(array.as_primitive::<Int64Type>().values().clone());
+    }
+    if dt.is_integer() {
+        let cast = arrow_cast::cast(array, &DataType::Int64)?;
+        if let Some(row) = (0..cast.len()).find(|&i| cast.is_null(i)) {
+            return Err(Error::invalid(column, row_offset + row as u64, "value above the int64 range"));
+        }
+        return Ok(cast.as_primitive::<Int64Type>().values().clone());
+    }
+    if dt.is_floating() {
+        let floats = f64_values(array, column, row_offset)?;
+        let mut out = Vec::with_capacity(floats.len());
+        for (i, &v) in floats.iter().enumerate() {
+            if !(v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18) {
+                return Err(Error::invalid(
+                    column,
+                    row_offset + i as u64,
+                    format!("{v} is not a whole number"),
+                ));
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            out.push(v as i64);
+        }
+        return Ok(out.into());
+    }
+    Err(type_error(column, "an integer (int64)", dt))
+}
+
+/// A UTF-8 view of a string-like column (string, large string, string view, dictionary of strings).
+/// Nulls are kept; callers decide whether they are allowed.
+///
+/// # Errors
+/// Non-string types.
+pub fn strings(array: &ArrayRef, column: &str) -> Result<StringArray> {
+    let dt = array.data_type();
+    let is_text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let ok = is_text(dt) || matches!(dt, DataType::Dictionary(_, v) if is_text(v));
+    if !ok {
+        return Err(type_error(column, "strings", dt));
+    }
+    if dt == &DataType::Utf8 {
+        return Ok(array.as_string::<i32>().clone());
+    }
+    Ok(arrow_cast::cast(array, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
+/// Like [`strings`], but nulls are an error.
+///
+/// # Errors
+/// Non-string types and nulls.
+pub fn strings_not_null(array: &ArrayRef, column: &str, row_offset: u64) -> Result<StringArray> {
+    let out = strings(array, column)?;
+    first_null(&out, column, row_offset)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float32Array, Int32Array, TimestampMillisecondArray, UInt64Array};
+
+    fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        RecordBatch::try_from_iter(cols).unwrap()
+    }
+
+    #[test]
+    fn converts_units_and_rejects_naive() {
+        let ms: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![1, 2]).with_timezone("UTC"));
+        assert_eq!(timestamps_ns(&ms, "timestamp", false, 0).unwrap().to_vec(), vec![1_000_000, 2_000_000]);
+        let naive: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![1]));
+        let err = timestamps_ns(&naive, "timestamp", false, 0).unwrap_err().to_string();
+        assert!(err.contains("timestamp") && err.contains("assume_utc"), "{err}");
+        assert!(timestamps_ns(&naive, "timestamp", true, 0).is_ok());
+    }
+
+    #[test]
+    fn numeric_conversions_name_column_and_row() {
+        let f: ArrayRef = Arc::new(Float32Array::from(vec![1.5, 2.0]));
+        assert_eq!(f64_values(&f, "price", 0).unwrap().to_vec(), vec![1.5, 2.0]);
+        let i: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None]));
+        let err = i64_values(&i, "size", 10).unwrap_err().to_string();
+        assert!(err.contains("'size'") && err.contains("row 11"), "{err}");
+        let big: ArrayRef = Arc::new(UInt64Array::from(vec![1, u64::MAX]));
+        let err = i64_values(&big, "size", 0).unwrap_err().to_string();
+        assert!(err.contains("row 1"), "{err}");
+        let frac: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![1.0, 1.5]));
+        assert!(i64_values(&frac, "size", 0).unwrap_err().to_string().contains("row 1"));
+    }
+
+    #[test]
+    fn missing_column_lists_what_is_there() {
+        let b = batch(vec![("price", Arc::new(Float32Array::from(vec![1.0])) as ArrayRef)]);
+        let err = required(&b, "timestamp").unwrap_err().to_string();
+        assert!(err.contains("'timestamp'") && err.contains("price"), "{err}");
+    }
+}
