@@ -48,7 +48,10 @@ impl BarSpec {
     /// # Errors
     /// Unknown interval or policy.
     pub fn parse(interval: &str, policy: &str) -> Result<Self> {
-        Ok(Self::new(Interval::parse(interval)?, Policy::parse(policy)?))
+        Ok(Self::new(
+            Interval::parse(interval)?,
+            Policy::parse(policy)?,
+        ))
     }
 
     /// The bar interval.
@@ -200,7 +203,11 @@ impl BarKernel {
             b.last_ts = Some(prev);
         }
         *state = b;
-        RunStatus { bad, unsorted, overflow }
+        RunStatus {
+            bad,
+            unsorted,
+            overflow,
+        }
     }
 
     /// Alpaca's rules: each trade carries its rule byte.
@@ -277,7 +284,11 @@ impl BarKernel {
             b.last_ts = Some(prev);
         }
         *state = b;
-        RunStatus { bad, unsorted, overflow }
+        RunStatus {
+            bad,
+            unsorted,
+            overflow,
+        }
     }
 }
 
@@ -331,7 +342,11 @@ impl Kernel for BarKernel {
             ));
         }
         c.size.iter().position(|s| *s < 0).map(|i| {
-            Error::invalid("size", row_offset + i as u64, format!("{} is a negative size", c.size[i]))
+            Error::invalid(
+                "size",
+                row_offset + i as u64,
+                format!("{} is a negative size", c.size[i]),
+            )
         })
     }
 

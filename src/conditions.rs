@@ -198,11 +198,14 @@ impl Rules {
                 if list.is_null(i) {
                     continue;
                 }
-                let tape_index = tapes
-                    .as_ref()
-                    .map_or(UNKNOWN_TAPE, |t| tape_index(t.is_valid(i).then(|| t.value(i))));
+                let tape_index = tapes.as_ref().map_or(UNKNOWN_TAPE, |t| {
+                    tape_index(t.is_valid(i).then(|| t.value(i)))
+                });
                 let row = &self.table[tape_index];
-                let (lo, hi) = (offsets[i].unsigned_abs() as usize, offsets[i + 1].unsigned_abs() as usize);
+                let (lo, hi) = (
+                    offsets[i].unsigned_abs() as usize,
+                    offsets[i + 1].unsigned_abs() as usize,
+                );
                 for j in lo..hi {
                     let code = match values.value(j).as_bytes() {
                         [byte] => row[usize::from(*byte)],
@@ -242,19 +245,26 @@ fn as_string_list(array: &ArrayRef) -> Result<ListArray> {
         found: array.data_type().to_string(),
     };
     let item = match array.data_type() {
-        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) => {
-            f.data_type().clone()
-        }
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f) => f.data_type().clone(),
         _ => return Err(bad()),
     };
-    if !matches!(item, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)) {
+    if !matches!(
+        item,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
+    ) {
         return Err(bad());
     }
     let target = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     let cast = if array.data_type() == &target {
         array.as_list::<i32>().clone()
     } else {
-        arrow_cast::cast(array, &target).map_err(|_| bad())?.as_list::<i32>().clone()
+        arrow_cast::cast(array, &target)
+            .map_err(|_| bad())?
+            .as_list::<i32>()
+            .clone()
     };
     Ok(cast)
 }

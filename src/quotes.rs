@@ -7,7 +7,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use arrow_buffer::ScalarBuffer;
 use arrow_schema::SchemaRef;
 
@@ -133,7 +135,12 @@ impl Kernel for QuoteKernel {
 
     fn extract(&self, batch: &RecordBatch, off: u64) -> Result<QuoteCols> {
         let col = |name: &str| schema::required(batch, name);
-        let exchange = |name: &str| batch.column_by_name(name).map(|c| schema::strings(c, name)).transpose();
+        let exchange = |name: &str| {
+            batch
+                .column_by_name(name)
+                .map(|c| schema::strings(c, name))
+                .transpose()
+        };
         let single = exchange("exchange")?;
         let bid_exchange = exchange("bid_exchange")?.or_else(|| single.clone());
         let ask_exchange = exchange("ask_exchange")?.or(single);
@@ -156,12 +163,20 @@ impl Kernel for QuoteKernel {
         // NaN and 0 mean "this side is absent" (vendor sentinels); negative or infinite prices are errors.
         for (name, prices) in [("bid_price", &c.bid), ("ask_price", &c.ask)] {
             if let Some(i) = prices.iter().position(|p| *p < 0.0 || p.is_infinite()) {
-                return Some(Error::invalid(name, off + i as u64, format!("{} is not a valid price", prices[i])));
+                return Some(Error::invalid(
+                    name,
+                    off + i as u64,
+                    format!("{} is not a valid price", prices[i]),
+                ));
             }
         }
         for (name, sizes) in [("bid_size", &c.bid_size), ("ask_size", &c.ask_size)] {
             if let Some(i) = sizes.iter().position(|s| *s < 0) {
-                return Some(Error::invalid(name, off + i as u64, format!("{} is a negative size", sizes[i])));
+                return Some(Error::invalid(
+                    name,
+                    off + i as u64,
+                    format!("{} is a negative size", sizes[i]),
+                ));
             }
         }
         None
@@ -188,8 +203,15 @@ impl Kernel for QuoteKernel {
         // Index (within the run) of the best quote when it is in this batch; usize::MAX when carried in `state`.
         let mut best_idx = usize::MAX;
         let (mut bad, mut unsorted) = (false, false);
-        for (i, ((((&t, &bp), &ap), &bs), &az)) in ts.iter().zip(bid).zip(ask).zip(bsz).zip(asz).enumerate() {
-            bad |= (bp < 0.0) | (ap < 0.0) | (bp == f64::INFINITY) | (ap == f64::INFINITY) | (bs < 0) | (az < 0);
+        for (i, ((((&t, &bp), &ap), &bs), &az)) in
+            ts.iter().zip(bid).zip(ask).zip(bsz).zip(asz).enumerate()
+        {
+            bad |= (bp < 0.0)
+                | (ap < 0.0)
+                | (bp == f64::INFINITY)
+                | (ap == f64::INFINITY)
+                | (bs < 0)
+                | (az < 0);
             unsorted |= t < prev;
             prev = t;
             if t >= end {

@@ -84,7 +84,11 @@ fn first_null(array: &dyn Array, column: &str, row_offset: u64) -> Result<()> {
         return Ok(());
     }
     let row = (0..array.len()).find(|&i| array.is_null(i)).unwrap_or(0);
-    Err(Error::invalid(column, row_offset + row as u64, "null value"))
+    Err(Error::invalid(
+        column,
+        row_offset + row as u64,
+        "null value",
+    ))
 }
 
 fn type_error(column: &str, expected: &str, found: &DataType) -> Error {
@@ -106,13 +110,18 @@ pub fn timestamps_ns(
     row_offset: u64,
 ) -> Result<ScalarBuffer<i64>> {
     let DataType::Timestamp(unit, tz) = array.data_type() else {
-        return Err(type_error(column, "a timestamp with a time zone", array.data_type()));
+        return Err(type_error(
+            column,
+            "a timestamp with a time zone",
+            array.data_type(),
+        ));
     };
     if tz.is_none() && !assume_utc {
         return Err(Error::ColumnType {
             column: column.to_owned(),
-            expected: "a time-zone-aware timestamp (pass assume_utc=True if these naive values are UTC)"
-                .to_owned(),
+            expected:
+                "a time-zone-aware timestamp (pass assume_utc=True if these naive values are UTC)"
+                    .to_owned(),
             found: array.data_type().to_string(),
         });
     }
@@ -122,7 +131,10 @@ pub fn timestamps_ns(
         TimeUnit::Millisecond => 1_000_000,
         TimeUnit::Microsecond => 1_000,
         TimeUnit::Nanosecond => {
-            return Ok(array.as_primitive::<TimestampNanosecondType>().values().clone());
+            return Ok(array
+                .as_primitive::<TimestampNanosecondType>()
+                .values()
+                .clone());
         }
     };
     let raw = array.to_data();
@@ -131,7 +143,11 @@ pub fn timestamps_ns(
     let mut out = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
         let ns = v.checked_mul(factor).ok_or_else(|| {
-            Error::invalid(column, row_offset + i as u64, "timestamp outside the nanosecond range (1677-2262)")
+            Error::invalid(
+                column,
+                row_offset + i as u64,
+                "timestamp outside the nanosecond range (1677-2262)",
+            )
         })?;
         out.push(ns);
     }
@@ -169,7 +185,11 @@ pub fn i64_values(array: &ArrayRef, column: &str, row_offset: u64) -> Result<Sca
     if dt.is_integer() {
         let cast = arrow_cast::cast(array, &DataType::Int64)?;
         if let Some(row) = (0..cast.len()).find(|&i| cast.is_null(i)) {
-            return Err(Error::invalid(column, row_offset + row as u64, "value above the int64 range"));
+            return Err(Error::invalid(
+                column,
+                row_offset + row as u64,
+                "value above the int64 range",
+            ));
         }
         return Ok(cast.as_primitive::<Int64Type>().values().clone());
     }
@@ -199,7 +219,8 @@ pub fn i64_values(array: &ArrayRef, column: &str, row_offset: u64) -> Result<Sca
 /// Non-string types.
 pub fn strings(array: &ArrayRef, column: &str) -> Result<StringArray> {
     let dt = array.data_type();
-    let is_text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
     let ok = is_text(dt) || matches!(dt, DataType::Dictionary(_, v) if is_text(v));
     if !ok {
         return Err(type_error(column, "strings", dt));
@@ -207,7 +228,9 @@ pub fn strings(array: &ArrayRef, column: &str) -> Result<StringArray> {
     if dt == &DataType::Utf8 {
         return Ok(array.as_string::<i32>().clone());
     }
-    Ok(arrow_cast::cast(array, &DataType::Utf8)?.as_string::<i32>().clone())
+    Ok(arrow_cast::cast(array, &DataType::Utf8)?
+        .as_string::<i32>()
+        .clone())
 }
 
 /// Like [`strings`], but nulls are an error.
@@ -231,11 +254,20 @@ mod tests {
 
     #[test]
     fn converts_units_and_rejects_naive() {
-        let ms: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![1, 2]).with_timezone("UTC"));
-        assert_eq!(timestamps_ns(&ms, "timestamp", false, 0).unwrap().to_vec(), vec![1_000_000, 2_000_000]);
+        let ms: ArrayRef =
+            Arc::new(TimestampMillisecondArray::from(vec![1, 2]).with_timezone("UTC"));
+        assert_eq!(
+            timestamps_ns(&ms, "timestamp", false, 0).unwrap().to_vec(),
+            vec![1_000_000, 2_000_000]
+        );
         let naive: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![1]));
-        let err = timestamps_ns(&naive, "timestamp", false, 0).unwrap_err().to_string();
-        assert!(err.contains("timestamp") && err.contains("assume_utc"), "{err}");
+        let err = timestamps_ns(&naive, "timestamp", false, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("timestamp") && err.contains("assume_utc"),
+            "{err}"
+        );
         assert!(timestamps_ns(&naive, "timestamp", true, 0).is_ok());
     }
 
@@ -250,13 +282,22 @@ mod tests {
         let err = i64_values(&big, "size", 0).unwrap_err().to_string();
         assert!(err.contains("row 1"), "{err}");
         let frac: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![1.0, 1.5]));
-        assert!(i64_values(&frac, "size", 0).unwrap_err().to_string().contains("row 1"));
+        assert!(i64_values(&frac, "size", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("row 1"));
     }
 
     #[test]
     fn missing_column_lists_what_is_there() {
-        let b = batch(vec![("price", Arc::new(Float32Array::from(vec![1.0])) as ArrayRef)]);
+        let b = batch(vec![(
+            "price",
+            Arc::new(Float32Array::from(vec![1.0])) as ArrayRef,
+        )]);
         let err = required(&b, "timestamp").unwrap_err().to_string();
-        assert!(err.contains("'timestamp'") && err.contains("price"), "{err}");
+        assert!(
+            err.contains("'timestamp'") && err.contains("price"),
+            "{err}"
+        );
     }
 }

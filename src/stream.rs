@@ -126,7 +126,9 @@ impl<K: Kernel> Stream<K> {
                 match self.attempt(&cols, symbols.as_ref(), offset, Some(&perm))? {
                     Attempt::Done(work, out) => (work, out),
                     Attempt::NeedSort => {
-                        return Err(Error::InvalidArgument("internal error: sorted batch reported unsorted".into()))
+                        return Err(Error::InvalidArgument(
+                            "internal error: sorted batch reported unsorted".into(),
+                        ))
                     }
                 }
             }
@@ -149,7 +151,9 @@ impl<K: Kernel> Stream<K> {
         let mut keys: Vec<&String> = self.states.keys().collect();
         keys.sort();
         for key in keys {
-            let symbol = (!key.is_empty()).then_some(key.as_str()).or(self.fill_symbol.as_deref());
+            let symbol = (!key.is_empty())
+                .then_some(key.as_str())
+                .or(self.fill_symbol.as_deref());
             self.kernel.flush(&self.states[key], symbol, &mut out);
         }
         self.states.clear();
@@ -170,15 +174,21 @@ impl<K: Kernel> Stream<K> {
         while start < ts.len() {
             let end = symbols.map_or(ts.len(), |s| run_end(s, start));
             let key = symbols.map_or("", |s| s.value(start));
-            let symbol = symbols.map(|s| s.value(start)).or(self.fill_symbol.as_deref());
+            let symbol = symbols
+                .map(|s| s.value(start))
+                .or(self.fill_symbol.as_deref());
             if !work.contains_key(key) {
                 let state = self.states.get(key).cloned().unwrap_or_default();
                 work.insert(key.to_owned(), state);
             }
-            let Some(state) = work.get_mut(key) else { unreachable!("inserted above") };
+            let Some(state) = work.get_mut(key) else {
+                unreachable!("inserted above")
+            };
             if let Some(last) = K::last_ts(state) {
                 if ts[start] < last {
-                    let Some(perm) = perm else { return Ok(Attempt::NeedSort) };
+                    let Some(perm) = perm else {
+                        return Ok(Attempt::NeedSort);
+                    };
                     return Err(Error::OutOfOrder {
                         symbol: key.to_owned(),
                         row: offset + u64::from(perm.value(start)),
@@ -189,10 +199,9 @@ impl<K: Kernel> Stream<K> {
             }
             let status = self.kernel.run(cols, start..end, state, symbol, &mut out);
             if status.bad {
-                return Err(self
-                    .kernel
-                    .first_invalid(cols, offset)
-                    .unwrap_or_else(|| Error::InvalidArgument("internal error: invalid row not found".into())));
+                return Err(self.kernel.first_invalid(cols, offset).unwrap_or_else(|| {
+                    Error::InvalidArgument("internal error: invalid row not found".into())
+                }));
             }
             if status.unsorted {
                 return Ok(Attempt::NeedSort);
@@ -281,8 +290,9 @@ fn run_end(symbols: &StringArray, start: usize) -> usize {
 
 /// A stable permutation sorting rows by (symbol, timestamp).
 fn sort_permutation(symbols: Option<&StringArray>, ts: &[i64]) -> Result<UInt32Array> {
-    let n = u32::try_from(ts.len())
-        .map_err(|_| Error::InvalidArgument("a single batch may hold at most 2^32-1 rows".into()))?;
+    let n = u32::try_from(ts.len()).map_err(|_| {
+        Error::InvalidArgument("a single batch may hold at most 2^32-1 rows".into())
+    })?;
     let mut keys: Vec<(u32, i64, u32)> = match symbols {
         None => (0..n).map(|i| (0, ts[i as usize], i)).collect(),
         Some(symbols) => {

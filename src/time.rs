@@ -92,7 +92,9 @@ pub fn floor_to(ts: i64, len: i64) -> i64 {
 /// The New York calendar date of a UTC nanosecond timestamp.
 #[must_use]
 pub fn ny_date(ts: i64) -> NaiveDate {
-    New_York.from_utc_datetime(&DateTime::from_timestamp_nanos(ts).naive_utc()).date_naive()
+    New_York
+        .from_utc_datetime(&DateTime::from_timestamp_nanos(ts).naive_utc())
+        .date_naive()
 }
 
 /// UTC nanoseconds of a date at 00:00 UTC.
@@ -150,9 +152,18 @@ mod tests {
     #[test]
     fn parses_intervals() {
         assert_eq!(Interval::parse("1s").unwrap(), Interval::Fixed(NS_PER_SEC));
-        assert_eq!(Interval::parse("15m").unwrap(), Interval::Fixed(900 * NS_PER_SEC));
-        assert_eq!(Interval::parse("15min").unwrap(), Interval::Fixed(900 * NS_PER_SEC));
-        assert_eq!(Interval::parse("1h").unwrap(), Interval::Fixed(3600 * NS_PER_SEC));
+        assert_eq!(
+            Interval::parse("15m").unwrap(),
+            Interval::Fixed(900 * NS_PER_SEC)
+        );
+        assert_eq!(
+            Interval::parse("15min").unwrap(),
+            Interval::Fixed(900 * NS_PER_SEC)
+        );
+        assert_eq!(
+            Interval::parse("1h").unwrap(),
+            Interval::Fixed(3600 * NS_PER_SEC)
+        );
         assert_eq!(Interval::parse("1d").unwrap(), Interval::NyDay);
         for bad in ["", "s", "0s", "-1s", "1x", "2d", "1.5s", "99999999999999h"] {
             assert!(Interval::parse(bad).is_err(), "{bad}");

@@ -1,6 +1,8 @@
-from typing import Any
+from typing import Any, final
 
 import pyarrow as pa
+
+__all__ = ["DEBUG_BUILD", "BarAggregator", "QuoteSampler", "__version__", "bars", "best_quotes"]
 
 __version__: str
 DEBUG_BUILD: bool
@@ -8,13 +10,13 @@ DEBUG_BUILD: bool
 def bars(data: Any, interval: str, symbol: str | None, conditions: str, assume_utc: bool) -> pa.Table: ...
 def best_quotes(data: Any, symbol: str | None, assume_utc: bool) -> pa.Table: ...
 
+@final
 class BarAggregator:
-    def __new__(
-        cls, interval: str, symbol: str | None, conditions: str, assume_utc: bool
-    ) -> BarAggregator: ...
+    def __new__(cls, interval: str, symbol: str | None, conditions: str, assume_utc: bool) -> BarAggregator: ...
     def push(self, data: Any) -> pa.Table: ...
     def finish(self) -> pa.Table: ...
 
+@final
 class QuoteSampler:
     def __new__(cls, symbol: str | None, assume_utc: bool) -> QuoteSampler: ...
     def push(self, data: Any) -> pa.Table: ...

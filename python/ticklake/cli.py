@@ -58,9 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="ticklake", description="US market data on your own disk")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="aggregate a built-in offline sample day and print a summary").set_defaults(
-        run=demo
-    )
+    sub.add_parser("demo", help="aggregate a built-in offline sample day and print a summary").set_defaults(run=demo)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

@@ -35,7 +35,8 @@ def bars(
         trades: columns ``timestamp`` (tz-aware, any unit), ``price``, ``size``, and optionally ``symbol``
             (bars are then per symbol, sorted by symbol then time), ``conditions`` (list of strings), ``tape``
             and ``update``. Any Arrow producer (pyarrow, polars, DuckDB) or a pandas DataFrame.
-        interval: ``"1s"``, ``"5s"``, ``"1m"``, ``"15m"``, ``"1h"``, ``"1d"``, ... (a count and ``s``/``m``/``h``, or ``1d``).
+        interval: ``"1s"``, ``"5s"``, ``"1m"``, ``"15m"``, ``"1h"``, ``"1d"``, ... (a count and ``s``/``m``/``h``,
+            or ``1d``).
         symbol: the symbol to put in the output when the input has no ``symbol`` column.
         conditions: ``"alpaca"`` applies Alpaca's bar rules to the ``conditions`` column (minute column for
             intraday intervals, daily column for ``1d``); ``"all"`` counts every trade. Trades whose ``update`` is

@@ -26,7 +26,8 @@ def _utc_midnight_offsets(days: list[dt.date]) -> np.ndarray:
     """
     noon = pd.DatetimeIndex([pd.Timestamp(d) + pd.Timedelta(hours=12) for d in days])
     utc_noon = noon.tz_localize("America/New_York").tz_convert("UTC")
-    return (utc_noon.as_unit("ns").asi8 - 12 * 3600 * NS).astype(np.int64)
+    out: np.ndarray = (utc_noon.as_unit("ns").asi8 - 12 * 3600 * NS).astype(np.int64)
+    return out
 
 
 def _session_times(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -62,12 +63,11 @@ def _timestamps(rng: np.random.Generator, days: list[dt.date], n: int, burst: fl
 def _price_path(rng: np.random.Generator, n: int, start_price: float) -> np.ndarray:
     steps = rng.choice([-1, 0, 0, 0, 1], size=n).astype(np.int64)
     cents = np.round(start_price * 100) + np.cumsum(steps)
-    return np.maximum(cents, 100) / 100.0
+    path: np.ndarray = np.maximum(cents, 100) / 100.0
+    return path
 
 
-def _condition_lists(
-    regular: str, iso: np.ndarray, extended: np.ndarray, odd: np.ndarray
-) -> pa.ListArray:
+def _condition_lists(regular: str, iso: np.ndarray, extended: np.ndarray, odd: np.ndarray) -> pa.ListArray:  # type: ignore[type-arg]
     """Per-trade code lists ``[regular, F?, T?, I?]`` built without a Python loop."""
     flags = np.stack([np.ones_like(iso), iso, extended, odd], axis=1)
     codes = np.array([regular, "F", "T", "I"])
@@ -109,7 +109,7 @@ def sample_trades(
     minutes = np.asarray(local.hour * 60 + local.minute)
     extended = (minutes < 9 * 60 + 30) | (minutes >= 16 * 60)
     conditions = _condition_lists(regular_code, iso, extended, odd)
-    update = np.where(rng.random(n) < 0.0005, "canceled", None)
+    canceled = rng.random(n) < 0.0005
     return pa.table(
         {
             "symbol": pa.array([symbol] * n, pa.string()),
@@ -120,7 +120,7 @@ def sample_trades(
             "id": pa.array(np.arange(1, n + 1), pa.int64()),
             "conditions": conditions,
             "tape": pa.array([tape] * n, pa.string()),
-            "update": pa.array(update, pa.string()),
+            "update": pa.array(np.full(n, "canceled"), pa.string(), mask=~canceled),
         }
     )
 

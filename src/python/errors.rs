@@ -12,7 +12,11 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::InvalidValue { column, row, .. } | Error::Overflow { column, row, .. } => {
             ("InvalidInputError", Some(column.clone()), Some(*row))
         }
-        Error::OutOfOrder { row, .. } => ("InvalidInputError", Some("timestamp".to_owned()), Some(*row)),
+        Error::OutOfOrder { row, .. } => (
+            "InvalidInputError",
+            Some("timestamp".to_owned()),
+            Some(*row),
+        ),
         Error::MissingColumn { column, .. } | Error::ColumnType { column, .. } => {
             ("InvalidInputError", Some(column.clone()), None)
         }
@@ -34,7 +38,9 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         if row.is_some() {
             kwargs.set_item("row", row)?;
         }
-        let instance = module.getattr(class)?.call((message.clone(),), Some(&kwargs))?;
+        let instance = module
+            .getattr(class)?
+            .call((message.clone(),), Some(&kwargs))?;
         Ok(PyErr::from_value(instance))
     };
     build().unwrap_or_else(|e| PyRuntimeError::new_err(format!("{message} (while raising: {e})")))

@@ -23,7 +23,9 @@ type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
 fn batches(data: AnyRecordBatch) -> PyResult<Batches> {
     let reader = data.into_reader()?;
-    Ok(Box::new(reader.map(|b: std::result::Result<RecordBatch, ArrowError>| b.map_err(Error::from))))
+    Ok(Box::new(reader.map(
+        |b: std::result::Result<RecordBatch, ArrowError>| b.map_err(Error::from),
+    )))
 }
 
 /// Trades -> OHLCV bars.
@@ -38,7 +40,10 @@ fn bars<'py>(
     assume_utc: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = batches(data)?;
-    let out = detached(py, || bar_kernel::bars(input, interval, conditions, symbol, assume_utc)).py_err(py)?;
+    let out = detached(py, || {
+        bar_kernel::bars(input, interval, conditions, symbol, assume_utc)
+    })
+    .py_err(py)?;
     table(py, out)
 }
 
@@ -64,7 +69,10 @@ where
     for batch in input {
         outs.push(stream.push(&batch?)?);
     }
-    Ok(arrow_select::concat::concat_batches(&stream.schema(), &outs)?)
+    Ok(arrow_select::concat::concat_batches(
+        &stream.schema(),
+        &outs,
+    )?)
 }
 
 /// Streaming trades -> bars.
@@ -77,8 +85,15 @@ struct BarAggregator {
 impl BarAggregator {
     #[new]
     #[pyo3(signature = (interval, symbol, conditions, assume_utc))]
-    fn new(py: Python<'_>, interval: &str, symbol: Option<String>, conditions: &str, assume_utc: bool) -> PyResult<Self> {
-        let inner = bar_kernel::bar_aggregator(interval, conditions, symbol, assume_utc).py_err(py)?;
+    fn new(
+        py: Python<'_>,
+        interval: &str,
+        symbol: Option<String>,
+        conditions: &str,
+        assume_utc: bool,
+    ) -> PyResult<Self> {
+        let inner =
+            bar_kernel::bar_aggregator(interval, conditions, symbol, assume_utc).py_err(py)?;
         Ok(Self { inner })
     }
 

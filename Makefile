@@ -1,0 +1,26 @@
+.PHONY: develop fmt lint test test-rust bench
+
+develop:
+	maturin develop --release
+
+fmt:
+	cargo fmt
+	ruff format python tests benches
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	ruff check python tests benches
+	ruff format --check python tests benches
+	mypy
+	python -m mypy.stubtest ticklake._core
+
+test:
+	python -m pytest
+
+test-rust:
+	cargo test --no-default-features
+
+bench:
+	cargo bench --no-default-features --bench kernels
+	python benches/compare.py

@@ -1,0 +1,44 @@
+"""Shared helpers for the tests."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+REAL_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+
+
+def records(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows of a kernel output with timestamps as int64 ns, for exact comparison."""
+    idx = table.schema.get_field_index("timestamp")
+    table = table.set_column(idx, "timestamp", table["timestamp"].cast(pa.int64()))
+    return [_normalize(r) for r in table.to_pylist()]
+
+
+def frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a reference DataFrame, normalized like :func:`records`."""
+    return [_normalize(r) for r in df.to_dict("records")]
+
+
+def _normalize(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out[k] = None
+        elif hasattr(v, "item"):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> pathlib.Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"shared real data not found at {REAL_DATA}")
+    return REAL_DATA

@@ -1,0 +1,165 @@
+"""Trades -> bars against the plain reference, on hostile input (SPEC §3.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import ticklake
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import frame_records, records
+from tests.reference import ref_bars
+from tests.strategies import to_reference_frame, trades
+
+INTERVALS = ["1s", "5s", "1m", "15m", "1h", "1d"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(table=trades(), interval=st.sampled_from(INTERVALS), policy=st.sampled_from(["alpaca", "all"]))
+def test_bars_equal_reference(table: pa.Table, interval: str, policy: str) -> None:
+    got = ticklake.bars(table, interval=interval, conditions=policy, symbol="FILL")  # type: ignore[arg-type]
+    want = ref_bars(to_reference_frame(table), interval, policy, symbol="FILL")
+    assert records(got) == frame_records(want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(table=trades(with_symbol=True), interval=st.sampled_from(INTERVALS))
+def test_multi_symbol_output_is_sorted_by_symbol_then_time(table: pa.Table, interval: str) -> None:
+    got = records(ticklake.bars(table, interval=interval))
+    keys = [(r["symbol"], r["timestamp"]) for r in got]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+
+
+def _ts(*texts: str) -> pa.Array:
+    return pa.array([pd.Timestamp(t, tz="UTC").value for t in texts], pa.timestamp("ns", tz="UTC"))
+
+
+def test_design_example() -> None:
+    """The worked example of the design document."""
+    t = pa.table(
+        {
+            "timestamp": _ts(
+                "2024-01-15 14:30:00.123456",
+                "2024-01-15 14:30:00.234567",
+                "2024-01-15 14:30:00.876543",
+                "2024-01-15 14:30:01.123456",
+            ),
+            "price": [150.25, 150.26, 150.24, 150.27],
+            "size": [100, 50, 75, 200],
+        }
+    )
+    got = ticklake.bars(t, interval="1s", symbol="AAPL").to_pylist()
+    assert [(r["open"], r["high"], r["low"], r["close"], r["volume"], r["trade_count"]) for r in got] == [
+        (150.25, 150.26, 150.24, 150.24, 225, 3),
+        (150.27, 150.27, 150.27, 150.27, 200, 1),
+    ]
+    assert str(got[0]["timestamp"]) == "2024-01-15 14:30:00+00:00"
+    assert ticklake.bars(t, interval="1s").schema.names == [
+        "symbol",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "trade_count",
+    ]
+    assert ticklake.bars(t, interval="1m").schema.names == [
+        "symbol",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "trade_count",
+    ]
+    assert ticklake.bars(t, interval="1s").schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
+
+
+def test_volume_beyond_int32() -> None:
+    t = pa.table(
+        {
+            "timestamp": _ts("2024-01-02 15:00:00", "2024-01-02 15:00:00"),
+            "price": [1.0, 2.0],
+            "size": pa.array([2**31, 2**31], pa.int64()),
+        }
+    )
+    assert ticklake.bars(t).column("volume").to_pylist() == [2**32]
+
+
+def test_volume_overflowing_int64_is_an_error() -> None:
+    t = pa.table(
+        {
+            "timestamp": _ts("2024-01-02 15:00:00", "2024-01-02 15:00:00"),
+            "price": [1.0, 2.0],
+            "size": pa.array([2**62, 2**62], pa.int64()),
+        }
+    )
+    with pytest.raises(ticklake.InvalidInputError, match="overflows") as info:
+        ticklake.bars(t)
+    assert info.value.row == 1
+
+
+def test_equal_timestamps_keep_input_order_for_open_and_close() -> None:
+    t = pa.table({"timestamp": _ts(*["2024-01-02 15:00:00.5"] * 3), "price": [3.0, 1.0, 2.0], "size": [1, 1, 1]})
+    (bar,) = ticklake.bars(t).to_pylist()
+    assert (bar["open"], bar["close"]) == (3.0, 2.0)
+
+
+def test_unsorted_equals_stably_sorted() -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    ts = rng.integers(0, 50, n) * 250_000_000 + 1_700_000_000 * 10**9
+    t = pa.table(
+        {
+            "timestamp": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+            "price": rng.integers(100, 200, n) / 1.0,
+            "size": rng.integers(1, 100, n),
+        }
+    )
+    order = np.argsort(ts, kind="stable")
+    assert ticklake.bars(t).equals(ticklake.bars(t.take(order)))
+
+
+def test_empty_and_single_row() -> None:
+    empty = pa.table(
+        {
+            "timestamp": pa.array([], pa.timestamp("ns", tz="UTC")),
+            "price": pa.array([], pa.float64()),
+            "size": pa.array([], pa.int64()),
+        }
+    )
+    assert ticklake.bars(empty).num_rows == 0
+    one = pa.table({"timestamp": _ts("2024-03-10 06:59:59.999999999"), "price": [10.0], "size": [5]})
+    (bar,) = ticklake.bars(one, interval="1d").to_pylist()
+    assert str(bar["timestamp"]) == "2024-03-10 00:00:00+00:00"
+
+
+def test_daily_bar_uses_new_york_date() -> None:
+    # 2024-01-31 19:30 ET is 2024-02-01 00:30 UTC: still January 31 in New York.
+    t = pa.table({"timestamp": _ts("2024-02-01 00:30"), "price": [10.0], "size": [5]})
+    (bar,) = ticklake.bars(t, interval="1d").to_pylist()
+    assert str(bar["timestamp"]) == "2024-01-31 00:00:00+00:00"
+
+
+def test_inputs_from_pandas_polars_duckdb_and_batches() -> None:
+    import duckdb
+    import polars as pl
+
+    t = pa.table(
+        {"timestamp": _ts("2024-01-02 15:00:00.1", "2024-01-02 15:00:01.2"), "price": [1.0, 2.0], "size": [3, 4]}
+    )
+    want = ticklake.bars(t, symbol="X")
+    assert ticklake.bars(t.to_pandas(), symbol="X").equals(want)
+    assert ticklake.bars(pl.from_arrow(t), symbol="X").equals(want)
+    assert ticklake.bars(t.to_batches()[0], symbol="X").equals(want)
+    assert ticklake.bars(pa.RecordBatchReader.from_batches(t.schema, t.to_batches()), symbol="X").equals(want)
+    con = duckdb.connect()
+    con.register("t", t)
+    assert ticklake.bars(con.sql("SELECT * FROM t"), symbol="X").equals(want)
