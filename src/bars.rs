@@ -438,3 +438,84 @@ pub fn bars(
     let spec = BarSpec::parse(interval, policy)?;
     crate::stream::one_shot(BarKernel { spec, assume_utc }, symbol, batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Float64Array, Int64Array, TimestampNanosecondArray};
+
+    fn batch(ts: &[i64], price: &[f64], size: &[i64]) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "timestamp",
+                Arc::new(TimestampNanosecondArray::from(ts.to_vec()).with_timezone("UTC"))
+                    as ArrayRef,
+            ),
+            (
+                "price",
+                Arc::new(Float64Array::from(price.to_vec())) as ArrayRef,
+            ),
+            (
+                "size",
+                Arc::new(Int64Array::from(size.to_vec())) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
+        b.column_by_name(name).unwrap().as_ref()
+    }
+
+    #[test]
+    fn one_second_bars() {
+        let s = 1_000_000_000;
+        let b = batch(
+            &[s, s + 5, 2 * s - 1, 2 * s],
+            &[2.0, 3.0, 1.0, 4.0],
+            &[1, 2, 3, 4],
+        );
+        let out = bars([Ok(b)], "1s", "all", Some("X".into()), false).unwrap();
+        assert_eq!(out.num_rows(), 2);
+        let close = col(&out, "close")
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let volume = col(&out, "volume")
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(close.values().to_vec(), vec![1.0, 4.0]);
+        assert_eq!(volume.values().to_vec(), vec![6, 4]);
+        assert!(out.column_by_name("vwap").is_none());
+    }
+
+    #[test]
+    fn streaming_equals_one_shot_and_errors_name_rows() {
+        let ts: Vec<i64> = (0..100).map(|i| i * 300_000_000).collect();
+        let price: Vec<f64> = (0..100).map(|i| f64::from(i % 7 + 1)).collect();
+        let size: Vec<i64> = (0..100).collect();
+        let whole = batch(&ts, &price, &size);
+        let one = bars([Ok(whole.clone())], "1m", "all", None, false).unwrap();
+        let mut agg = bar_aggregator("1m", "all", None, false).unwrap();
+        let mut parts = vec![];
+        for start in [0, 13, 50, 51] {
+            let end = match start {
+                0 => 13,
+                13 => 50,
+                50 => 51,
+                _ => 100,
+            };
+            parts.push(agg.push(&whole.slice(start, end - start)).unwrap());
+        }
+        parts.push(agg.finish().unwrap());
+        let streamed = arrow_select::concat::concat_batches(&one.schema(), &parts).unwrap();
+        assert_eq!(streamed, one);
+
+        let bad = batch(&[1, 2], &[1.0, f64::NAN], &[1, 1]);
+        let err = bars([Ok(bad)], "1s", "all", None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'price', row 1"), "{err}");
+    }
+}

@@ -325,3 +325,49 @@ pub fn best_quotes(
 ) -> Result<RecordBatch> {
     crate::stream::one_shot(QuoteKernel { assume_utc }, symbol, batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn tightest_spread_wins_and_float_noise_ties() {
+        let s = 1_000_000_000;
+        let b = RecordBatch::try_from_iter([
+            (
+                "timestamp",
+                Arc::new(
+                    TimestampNanosecondArray::from(vec![s, s + 1, s + 2, 2 * s])
+                        .with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+            (
+                "bid_price",
+                Arc::new(Float64Array::from(vec![150.25, 150.26, 150.0, 10.0])) as ArrayRef,
+            ),
+            (
+                "bid_size",
+                Arc::new(Int64Array::from(vec![1, 1, 1, 1])) as ArrayRef,
+            ),
+            (
+                "ask_price",
+                Arc::new(Float64Array::from(vec![150.26, 150.27, 150.5, 0.0])) as ArrayRef,
+            ),
+            (
+                "ask_size",
+                Arc::new(Int64Array::from(vec![1, 1, 1, 0])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let out = best_quotes([Ok(b)], None, false).unwrap();
+        assert_eq!(out.num_rows(), 1);
+        let bid = out.column_by_name("bid_price").unwrap();
+        let bid = bid.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert!((bid.value(0) - 150.25).abs() < f64::EPSILON);
+        let spread = out.column_by_name("spread").unwrap();
+        let spread = spread.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert!((spread.value(0) - 0.01).abs() < f64::EPSILON);
+        assert!(out.column_by_name("exchange").unwrap().is_null(0));
+    }
+}

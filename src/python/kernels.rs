@@ -61,18 +61,40 @@ fn best_quotes<'py>(
     table(py, out)
 }
 
-fn push_all<K: Kernel + Send>(stream: &mut Stream<K>, input: Batches) -> Result<RecordBatch>
+/// `Stream::push` for every batch of `data`, GIL released; the finished rows as one `pyarrow.Table`.
+fn stream_push<'py, K: Kernel + Send>(
+    py: Python<'py>,
+    stream: &mut Stream<K>,
+    data: AnyRecordBatch,
+) -> PyResult<Bound<'py, PyAny>>
 where
     K::State: Send,
 {
-    let mut outs = Vec::new();
-    for batch in input {
-        outs.push(stream.push(&batch?)?);
-    }
-    Ok(arrow_select::concat::concat_batches(
-        &stream.schema(),
-        &outs,
-    )?)
+    let input = batches(data)?;
+    let out = detached(py, || -> Result<RecordBatch> {
+        let mut outs = Vec::new();
+        for batch in input {
+            outs.push(stream.push(&batch?)?);
+        }
+        Ok(arrow_select::concat::concat_batches(
+            &stream.schema(),
+            &outs,
+        )?)
+    })
+    .py_err(py)?;
+    table(py, out)
+}
+
+/// `Stream::finish`, GIL released.
+fn stream_finish<'py, K: Kernel + Send>(
+    py: Python<'py>,
+    stream: &mut Stream<K>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    K::State: Send,
+{
+    let out = detached(py, || stream.finish()).py_err(py)?;
+    table(py, out)
 }
 
 /// Streaming trades -> bars.
@@ -98,16 +120,11 @@ impl BarAggregator {
     }
 
     fn push<'py>(&mut self, py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
-        let input = batches(data)?;
-        let inner = &mut self.inner;
-        let out = detached(py, || push_all(inner, input)).py_err(py)?;
-        table(py, out)
+        stream_push(py, &mut self.inner, data)
     }
 
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = &mut self.inner;
-        let out = detached(py, || inner.finish()).py_err(py)?;
-        table(py, out)
+        stream_finish(py, &mut self.inner)
     }
 }
 
@@ -128,16 +145,11 @@ impl QuoteSampler {
     }
 
     fn push<'py>(&mut self, py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
-        let input = batches(data)?;
-        let inner = &mut self.inner;
-        let out = detached(py, || push_all(inner, input)).py_err(py)?;
-        table(py, out)
+        stream_push(py, &mut self.inner, data)
     }
 
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = &mut self.inner;
-        let out = detached(py, || inner.finish()).py_err(py)?;
-        table(py, out)
+        stream_finish(py, &mut self.inner)
     }
 }
 
