@@ -93,7 +93,7 @@ pub struct OpenBar {
 /// Bars being built, column by column.
 #[derive(Default)]
 pub struct BarOut {
-    symbol: Vec<Option<String>>,
+    symbol: StringBuilder,
     ts: Vec<i64>,
     open: Vec<f64>,
     high: Vec<f64>,
@@ -107,11 +107,7 @@ pub struct BarOut {
 impl BarOut {
     #[inline(never)]
     fn push(&mut self, symbol: Option<&str>, bar: &OpenBar, vwap: Option<f64>) {
-        // Consecutive bars of one symbol share the allocation-free path below.
-        match (self.symbol.last(), symbol) {
-            (Some(Some(last)), Some(s)) if last == s => self.symbol.push(Some(last.clone())),
-            _ => self.symbol.push(symbol.map(str::to_owned)),
-        }
+        self.symbol.append_option(symbol);
         self.ts.push(bar.label);
         self.open.push(bar.open);
         self.high.push(bar.high);
@@ -377,13 +373,9 @@ impl Kernel for BarKernel {
         BarOut::default()
     }
 
-    fn finish_out(&self, out: BarOut) -> Result<RecordBatch> {
-        let mut symbols = StringBuilder::with_capacity(out.symbol.len(), out.symbol.len() * 4);
-        for s in &out.symbol {
-            symbols.append_option(s.as_deref());
-        }
+    fn finish_out(&self, mut out: BarOut) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(symbols.finish()),
+            Arc::new(out.symbol.finish()),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.open)),
             Arc::new(Float64Array::from(out.high)),

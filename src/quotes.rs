@@ -81,38 +81,73 @@ impl Default for OpenSecond {
 /// Best quotes being built, column by column.
 #[derive(Default)]
 pub struct QuoteOut {
-    symbol: Vec<Option<String>>,
+    symbol: StringBuilder,
     ts: Vec<i64>,
     bid: Vec<f64>,
     bid_size: Vec<i64>,
     ask: Vec<f64>,
     ask_size: Vec<i64>,
     spread: Vec<f64>,
-    bid_exchange: Vec<Option<String>>,
-    ask_exchange: Vec<Option<String>>,
+    exchange: StringBuilder,
+    bid_exchange: StringBuilder,
+    ask_exchange: StringBuilder,
 }
 
 impl QuoteOut {
     #[inline(never)]
     fn push(&mut self, symbol: Option<&str>, label: i64, key: i64, best: &Best) {
-        match (self.symbol.last(), symbol) {
-            (Some(Some(last)), Some(s)) if last == s => self.symbol.push(Some(last.clone())),
-            _ => self.symbol.push(symbol.map(str::to_owned)),
-        }
+        self.push_parts(
+            symbol,
+            label,
+            key,
+            (best.bid, best.bid_size, best.ask, best.ask_size),
+            best.bid_exchange.as_deref(),
+            best.ask_exchange.as_deref(),
+        );
+    }
+
+    #[inline(never)]
+    fn push_at(&mut self, symbol: Option<&str>, label: i64, key: i64, c: &QuoteCols, i: usize) {
+        self.push_parts(
+            symbol,
+            label,
+            key,
+            (c.bid[i], c.bid_size[i], c.ask[i], c.ask_size[i]),
+            str_at(c.bid_exchange.as_ref(), i),
+            str_at(c.ask_exchange.as_ref(), i),
+        );
+    }
+
+    fn push_parts(
+        &mut self,
+        symbol: Option<&str>,
+        label: i64,
+        key: i64,
+        (bid, bid_size, ask, ask_size): (f64, i64, f64, i64),
+        bid_exchange: Option<&str>,
+        ask_exchange: Option<&str>,
+    ) {
+        self.symbol.append_option(symbol);
         self.ts.push(label);
-        self.bid.push(best.bid);
-        self.bid_size.push(best.bid_size);
-        self.ask.push(best.ask);
-        self.ask_size.push(best.ask_size);
+        self.bid.push(bid);
+        self.bid_size.push(bid_size);
+        self.ask.push(ask);
+        self.ask_size.push(ask_size);
         #[allow(clippy::cast_precision_loss)]
         self.spread.push(key as f64 / 1e6);
-        self.bid_exchange.push(best.bid_exchange.clone());
-        self.ask_exchange.push(best.ask_exchange.clone());
+        self.exchange
+            .append_option(if bid_exchange == ask_exchange {
+                bid_exchange
+            } else {
+                None
+            });
+        self.bid_exchange.append_option(bid_exchange);
+        self.ask_exchange.append_option(ask_exchange);
     }
 }
 
-fn exchange_at(column: Option<&StringArray>, i: usize) -> Option<String> {
-    column.and_then(|c| c.is_valid(i).then(|| c.value(i).to_owned()))
+fn str_at(column: Option<&StringArray>, i: usize) -> Option<&str> {
+    column.and_then(|c| c.is_valid(i).then(|| c.value(i)))
 }
 
 impl QuoteCols {
@@ -122,8 +157,8 @@ impl QuoteCols {
             ask: self.ask[i],
             bid_size: self.bid_size[i],
             ask_size: self.ask_size[i],
-            bid_exchange: exchange_at(self.bid_exchange.as_ref(), i),
-            ask_exchange: exchange_at(self.ask_exchange.as_ref(), i),
+            bid_exchange: str_at(self.bid_exchange.as_ref(), i).map(str::to_owned),
+            ask_exchange: str_at(self.ask_exchange.as_ref(), i).map(str::to_owned),
         }
     }
 }
@@ -216,12 +251,16 @@ impl Kernel for QuoteKernel {
             prev = t;
             if t >= end {
                 if best_key != NO_QUOTE {
-                    let best = if best_idx == usize::MAX {
-                        state.best.take().unwrap_or_default()
+                    if best_idx == usize::MAX {
+                        out.push(
+                            symbol,
+                            label,
+                            best_key,
+                            &state.best.take().unwrap_or_default(),
+                        );
                     } else {
-                        c.best_at(base + best_idx)
-                    };
-                    out.push(symbol, label, best_key, &best);
+                        out.push_at(symbol, label, best_key, c, base + best_idx);
+                    }
                 }
                 label = floor_to(t, NS_PER_SEC);
                 end = label + NS_PER_SEC;
@@ -267,31 +306,18 @@ impl Kernel for QuoteKernel {
         QuoteOut::default()
     }
 
-    fn finish_out(&self, out: QuoteOut) -> Result<RecordBatch> {
-        let strings = |values: &[Option<String>]| {
-            let mut b = StringBuilder::with_capacity(values.len(), values.len() * 2);
-            for v in values {
-                b.append_option(v.as_deref());
-            }
-            b.finish()
-        };
-        let exchange: StringArray = out
-            .bid_exchange
-            .iter()
-            .zip(&out.ask_exchange)
-            .map(|(b, a)| if b == a { b.as_deref() } else { None })
-            .collect();
+    fn finish_out(&self, mut out: QuoteOut) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(strings(&out.symbol)),
+            Arc::new(out.symbol.finish()),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.bid)),
             Arc::new(Int64Array::from(out.bid_size)),
             Arc::new(Float64Array::from(out.ask)),
             Arc::new(Int64Array::from(out.ask_size)),
             Arc::new(Float64Array::from(out.spread)),
-            Arc::new(exchange),
-            Arc::new(strings(&out.bid_exchange)),
-            Arc::new(strings(&out.ask_exchange)),
+            Arc::new(out.exchange.finish()),
+            Arc::new(out.bid_exchange.finish()),
+            Arc::new(out.ask_exchange.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
