@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - optional
     pd = None
 
 NS = 1_000_000_000
+
+
 SLOW_S = 15.0
 START, END = dt.date(2024, 4, 1), dt.date(2024, 4, 30)
 
@@ -660,6 +662,7 @@ def main() -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         failed = f"\n(subprocess exit {done.returncode}) {done.stderr}" if done.returncode else ""
         memory_report = done.stdout + failed
+        print(memory_report.rstrip(), flush=True)
     bench_bars(args)
     bench_quotes(args)
     report(bw)

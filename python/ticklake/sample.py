@@ -70,8 +70,8 @@ def _price_path(rng: np.random.Generator, n: int, start_price: float) -> np.ndar
 def _condition_lists(regular: str, iso: np.ndarray, extended: np.ndarray, odd: np.ndarray) -> pa.ListArray:  # type: ignore[type-arg]
     """Per-trade code lists ``[regular, F?, T?, I?]`` built without a Python loop."""
     flags = np.stack([np.ones_like(iso), iso, extended, odd], axis=1)
-    codes = np.array([regular, "F", "T", "I"])
-    values = pa.array(np.broadcast_to(codes, flags.shape)[flags], pa.string())
+    which = np.broadcast_to(np.arange(4), flags.shape)[flags]
+    values = pa.array([regular, "F", "T", "I"], pa.string()).take(pa.array(which))
     offsets = np.concatenate([[0], np.cumsum(flags.sum(axis=1))]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
