@@ -76,6 +76,14 @@ pub enum Error {
         /// What the reader said.
         reason: String,
     },
+    /// A Parquet file could not be encoded or failed the check after writing.
+    #[error("{path}: could not write Parquet: {reason}")]
+    ParquetWrite {
+        /// The target file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {

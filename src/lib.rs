@@ -6,6 +6,8 @@
 pub mod bars;
 pub mod conditions;
 pub mod error;
+pub mod lake;
+pub mod parquet_io;
 pub mod quotes;
 pub mod schema;
 pub mod stream;

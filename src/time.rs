@@ -124,17 +124,91 @@ pub fn ny_day_bounds(ts: i64) -> (i64, i64, i64) {
     (date_label(date), ny_midnight(date), ny_midnight(next))
 }
 
-/// The lake period key of a row: `YYYY-MM` of its New York date, or `YYYY` for daily bars whose timestamp is
-/// already a date label (SPEC §1).
+/// The lake period a row belongs to (SPEC §1): its key (`YYYY-MM` of the New York date, or `YYYY` for daily bars
+/// whose timestamp is already a date label) and the period's bounds `[start, end)` in UTC nanoseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Period {
+    /// `YYYY-MM` or `YYYY`, as in the file name.
+    pub key: String,
+    /// First nanosecond of the period.
+    pub start: i64,
+    /// First nanosecond after the period.
+    pub end: i64,
+}
+
+/// The period holding `ts`. Monthly periods run from New York midnight on the 1st to New York midnight on the 1st
+/// of the next month; yearly periods (daily bars) from 1 January 00:00 UTC to the next 1 January 00:00 UTC.
 #[must_use]
-pub fn period_key(ts: i64, yearly_label: bool) -> String {
+pub fn period_of(ts: i64, yearly_label: bool) -> Period {
     if yearly_label {
-        let date = DateTime::from_timestamp_nanos(ts).date_naive();
-        format!("{:04}", date.year())
+        let year = DateTime::from_timestamp_nanos(ts).date_naive().year();
+        let first = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).map_or(i64::MAX, date_label);
+        Period {
+            key: format!("{year:04}"),
+            start: first(year),
+            end: first(year + 1),
+        }
     } else {
         let date = ny_date(ts);
-        format!("{:04}-{:02}", date.year(), date.month())
+        let (year, month) = (date.year(), date.month());
+        let (next_year, next_month) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
+        let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).map_or(i64::MAX, ny_midnight);
+        Period {
+            key: format!("{year:04}-{month:02}"),
+            start: first(year, month),
+            end: first(next_year, next_month),
+        }
     }
+}
+
+/// The period named by a file's key: `YYYY-MM` (monthly) or `YYYY` (yearly, daily bars).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the key does not match the kind.
+pub fn period_from_key(key: &str, yearly_label: bool) -> Result<Period> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "bad period {key:?}: expected {}",
+            if yearly_label { "YYYY" } else { "YYYY-MM" }
+        ))
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let date = if yearly_label {
+        let year: i32 = key.parse().map_err(|_| bad())?;
+        if key.len() != 4 || !digits(key) {
+            return Err(bad());
+        }
+        NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(bad)?
+    } else {
+        let (y, m) = key.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 || !digits(y) || !digits(m) {
+            return Err(bad());
+        }
+        let (year, month): (i32, u32) =
+            (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?
+    };
+    let probe = if yearly_label {
+        date_label(date)
+    } else {
+        ny_midnight(date) + NS_PER_DAY / 2
+    };
+    let period = period_of(probe, yearly_label);
+    if period.key == key {
+        Ok(period)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The lake period key of a row; see [`period_of`].
+#[must_use]
+pub fn period_key(ts: i64, yearly_label: bool) -> String {
+    period_of(ts, yearly_label).key
 }
 
 #[cfg(test)]
@@ -193,5 +267,19 @@ mod tests {
         assert_eq!(period_key(utc(2024, 2, 1, 0, 30), false), "2024-01");
         assert_eq!(period_key(utc(2024, 2, 1, 5, 0), false), "2024-02");
         assert_eq!(period_key(utc(2024, 12, 31, 0, 0), true), "2024");
+        let jan = period_of(utc(2024, 1, 15, 12, 0), false);
+        assert_eq!(
+            (jan.start, jan.end),
+            (utc(2024, 1, 1, 5, 0), utc(2024, 2, 1, 5, 0))
+        );
+        let mar = period_of(utc(2024, 3, 15, 12, 0), false);
+        assert_eq!(mar.end, utc(2024, 4, 1, 4, 0));
+        assert_eq!(period_from_key("2024-03", false).unwrap(), mar);
+        assert!(period_from_key("2024-13", false).is_err() && period_from_key("24", true).is_err());
+        let year = period_of(utc(2024, 7, 1, 0, 0), true);
+        assert_eq!(
+            (year.start, year.end),
+            (utc(2024, 1, 1, 0, 0), utc(2025, 1, 1, 0, 0))
+        );
     }
 }

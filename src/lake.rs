@@ -1,0 +1,664 @@
+//! The lake's rules for data (SPEC §1, §2, §4): the kinds of file and their schemas, symbol validation, conforming
+//! an incoming table to a kind's schema, splitting it into one part per (symbol, period) file, checking the rows of
+//! a file, and merging incoming rows into a stored file before it is published through [`crate::parquet_io`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{
+    new_null_array, Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_select::interleave::interleave;
+use arrow_select::take::take_record_batch;
+
+use crate::error::{Error, Result};
+use crate::parquet_io::{self, WriteOptions, Written};
+use crate::schema::{self, bar_schema, quote_schema, utc_ns};
+use crate::time::{period_of, Period, NS_PER_DAY};
+
+/// A kind of lake file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `bars/1s`: one file per symbol per month.
+    Bars1s,
+    /// `bars/1m`: one file per symbol per month.
+    Bars1m,
+    /// `bars/1d`: one file per symbol per year; timestamps are date labels.
+    Bars1d,
+    /// `quotes`: best quote per second, one file per symbol per month.
+    Quotes,
+    /// `trades`: raw trades, equal timestamps allowed, one file per symbol per month.
+    Trades,
+}
+
+impl Kind {
+    /// Parses `bars/1s`, `bars/1m`, `bars/1d`, `quotes` or `trades` (the directory under the root).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for anything else.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "bars/1s" => Ok(Self::Bars1s),
+            "bars/1m" => Ok(Self::Bars1m),
+            "bars/1d" => Ok(Self::Bars1d),
+            "quotes" => Ok(Self::Quotes),
+            "trades" => Ok(Self::Trades),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown lake kind {text:?}: use bars/1s, bars/1m, bars/1d, quotes or trades"
+            ))),
+        }
+    }
+
+    /// The directory of this kind under the lake root.
+    #[must_use]
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Bars1s => "bars/1s",
+            Self::Bars1m => "bars/1m",
+            Self::Bars1d => "bars/1d",
+            Self::Quotes => "quotes",
+            Self::Trades => "trades",
+        }
+    }
+
+    /// True for daily bars, whose files hold a year and whose timestamps are date labels.
+    #[must_use]
+    pub fn yearly(self) -> bool {
+        self == Self::Bars1d
+    }
+
+    /// True when timestamps must be unique within a file (everything except raw trades).
+    #[must_use]
+    pub fn unique_timestamps(self) -> bool {
+        self != Self::Trades
+    }
+
+    /// The stored schema (SPEC §2): the kernels' output schema with a non-null symbol.
+    #[must_use]
+    pub fn schema(self) -> SchemaRef {
+        let base = match self {
+            Self::Bars1s => bar_schema(false),
+            Self::Bars1m | Self::Bars1d => bar_schema(true),
+            Self::Quotes => quote_schema(),
+            Self::Trades => Arc::new(Schema::new(vec![
+                Field::new("symbol", DataType::Utf8, true),
+                Field::new("timestamp", utc_ns(), false),
+                Field::new("price", DataType::Float64, false),
+                Field::new("size", DataType::Int64, false),
+                Field::new("exchange", DataType::Utf8, true),
+                Field::new("id", DataType::Int64, true),
+                Field::new(
+                    "conditions",
+                    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+                    true,
+                ),
+                Field::new("tape", DataType::Utf8, true),
+                Field::new("update", DataType::Utf8, true),
+            ])),
+        };
+        let fields: Vec<Field> = base
+            .fields()
+            .iter()
+            .map(|f| {
+                let f = f.as_ref().clone();
+                if f.name() == "symbol" {
+                    f.with_nullable(false)
+                } else {
+                    f
+                }
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// Checks a symbol against SPEC §1: 1-10 characters of `A-Z 0-9 . -`, starting with a letter or digit.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] explaining what is wrong.
+pub fn check_symbol(symbol: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.' || c == '-';
+    let first_ok = symbol
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if (1..=10).contains(&symbol.len())
+        && first_ok
+        && symbol.chars().all(ok_char)
+        && !symbol.contains("..")
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid symbol {symbol:?}: symbols are 1-10 characters of A-Z, 0-9, '.' and '-', starting with a \
+             letter or digit (e.g. \"AAPL\", \"BRK.B\")"
+        )))
+    }
+}
+
+fn is_price(name: &str) -> bool {
+    matches!(
+        name,
+        "open" | "high" | "low" | "close" | "price" | "bid_price" | "ask_price" | "vwap"
+    )
+}
+
+fn float_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    let name = field.name();
+    let values: Float64Array = if field.is_nullable() {
+        if !array.data_type().is_numeric() {
+            return Err(Error::ColumnType {
+                column: name.clone(),
+                expected: "a number (float64)".into(),
+                found: array.data_type().to_string(),
+            });
+        }
+        arrow_cast::cast(array, &DataType::Float64)?
+            .as_primitive::<Float64Type>()
+            .clone()
+    } else {
+        Float64Array::new(schema::f64_values(array, name, 0)?, None)
+    };
+    for (row, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let bad = if is_price(name) {
+            !(v.is_finite() && v > 0.0)
+        } else {
+            !(v.is_finite() && v >= 0.0)
+        };
+        if bad {
+            let what = if is_price(name) {
+                "a finite price > 0"
+            } else {
+                "a finite value >= 0"
+            };
+            return Err(Error::invalid(
+                name,
+                row as u64,
+                format!("{v} is not {what}"),
+            ));
+        }
+    }
+    Ok(Arc::new(values))
+}
+
+fn int_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    let name = field.name();
+    let values: Int64Array = if field.is_nullable() && array.null_count() > 0 {
+        if !array.data_type().is_integer() {
+            return Err(Error::ColumnType {
+                column: name.clone(),
+                expected: "an integer (int64)".into(),
+                found: array.data_type().to_string(),
+            });
+        }
+        arrow_cast::cast(array, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone()
+    } else {
+        Int64Array::new(schema::i64_values(array, name, 0)?, None)
+    };
+    if name != "id" {
+        if let Some(row) = values.iter().position(|v| v.is_some_and(|v| v < 0)) {
+            return Err(Error::invalid(name, row as u64, "negative value"));
+        }
+    }
+    Ok(Arc::new(values))
+}
+
+fn list_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
+    let ok = match array.data_type() {
+        DataType::List(inner) | DataType::LargeList(inner) | DataType::ListView(inner) => matches!(
+            inner.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _)
+        ),
+        DataType::Null => true,
+        _ => false,
+    };
+    if !ok {
+        return Err(Error::ColumnType {
+            column: field.name().clone(),
+            expected: "a list of strings".into(),
+            found: array.data_type().to_string(),
+        });
+    }
+    Ok(arrow_cast::cast(array, field.data_type())?)
+}
+
+/// Converts `batch` to `kind`'s stored schema: columns in order, canonical types (any timestamp unit with a time
+/// zone becomes ns UTC; other integer and float widths, large and view strings, dictionaries are converted), and
+/// values checked (prices finite and > 0, sizes and counts >= 0, no nulls in required columns). Missing nullable
+/// columns become nulls; a missing `symbol` is filled from `fill_symbol`. Columns pandas adds for an index
+/// (`__index_level_N__`) are dropped; any other unknown column is an error, so nothing is silently lost.
+///
+/// # Errors
+/// [`Error::MissingColumn`], [`Error::ColumnType`] or [`Error::InvalidValue`] naming the column (and row).
+pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Result<RecordBatch> {
+    let target = kind.schema();
+    for field in batch.schema_ref().fields() {
+        let name = field.name();
+        if target.column_with_name(name).is_none() && !name.starts_with("__index_level_") {
+            let expected: Vec<&str> = target.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "column '{name}' is not part of the {} schema ({}); drop it before writing",
+                kind.dir(),
+                expected.join(", ")
+            )));
+        }
+    }
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        let name = field.name().as_str();
+        let Some(array) = batch.column_by_name(name) else {
+            if name == "symbol" {
+                if let Some(symbol) = fill_symbol {
+                    columns.push(Arc::new(StringArray::from(vec![symbol; n])));
+                    continue;
+                }
+            }
+            if field.is_nullable() {
+                columns.push(new_null_array(field.data_type(), n));
+                continue;
+            }
+            return Err(schema::required(batch, name).err().unwrap_or_else(|| {
+                Error::InvalidArgument(format!("missing required column '{name}'"))
+            }));
+        };
+        let converted: ArrayRef = match field.data_type() {
+            DataType::Timestamp(_, _) => Arc::new(
+                TimestampNanosecondArray::new(schema::timestamps_ns(array, name, false, 0)?, None)
+                    .with_timezone("UTC"),
+            ),
+            DataType::Float64 => float_column(array, field)?,
+            DataType::Int64 => int_column(array, field)?,
+            DataType::Utf8 if field.is_nullable() => Arc::new(schema::strings(array, name)?),
+            DataType::Utf8 => Arc::new(schema::strings_not_null(array, name, 0)?),
+            _ => list_column(array, field)?,
+        };
+        columns.push(converted);
+    }
+    Ok(RecordBatch::try_new(target, columns)?)
+}
+
+fn timestamps(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column(1)
+        .as_primitive::<TimestampNanosecondType>()
+        .values()
+}
+
+fn symbols(batch: &RecordBatch) -> &StringArray {
+    batch.column(0).as_string::<i32>()
+}
+
+fn order_error(kind: Kind, row: usize, symbol: &str, ts: i64, previous: i64) -> Error {
+    let what = if ts == previous && kind.unique_timestamps() {
+        "duplicate timestamp"
+    } else {
+        "timestamp earlier than the previous row"
+    };
+    Error::invalid(
+        "timestamp",
+        row as u64,
+        format!(
+            "{what} for symbol {symbol} ({ts} ns after {previous} ns); lake files are sorted by time{}",
+            if kind.unique_timestamps() { " with unique timestamps" } else { "" }
+        ),
+    )
+}
+
+/// One file's worth of incoming rows.
+#[derive(Debug)]
+pub struct Part {
+    /// The symbol.
+    pub symbol: String,
+    /// The file's period.
+    pub period: Period,
+    /// The rows, in the stored schema, sorted.
+    pub batch: RecordBatch,
+}
+
+/// Splits a conformed batch into one part per (symbol, period), checking symbols, order and uniqueness per symbol
+/// (rows of different symbols may interleave), and that daily bars are labelled at 00:00 UTC. Parts come sorted by
+/// symbol, then period.
+///
+/// # Errors
+/// [`Error::InvalidValue`] naming the column and the first offending row; [`Error::InvalidArgument`] for a bad
+/// symbol.
+pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
+    let ts = timestamps(batch);
+    let syms = symbols(batch);
+    // symbol -> (last timestamp, row ranges)
+    let mut seen: HashMap<&str, (i64, Vec<(usize, usize)>)> = HashMap::new();
+    let mut row = 0;
+    while row < ts.len() {
+        let symbol = syms.value(row);
+        let mut end = row + 1;
+        while end < ts.len() && syms.value(end) == symbol {
+            end += 1;
+        }
+        if !seen.contains_key(symbol) {
+            check_symbol(symbol)
+                .map_err(|e| Error::invalid("symbol", row as u64, e.to_string()))?;
+        }
+        let entry = seen.entry(symbol).or_insert((i64::MIN, Vec::new()));
+        let mut previous = entry.0;
+        for (i, &t) in ts[row..end].iter().enumerate() {
+            let bad = if kind.unique_timestamps() {
+                t <= previous
+            } else {
+                t < previous
+            };
+            if bad && !(previous == i64::MIN && t == i64::MIN) {
+                return Err(order_error(kind, row + i, symbol, t, previous));
+            }
+            if kind.yearly() && t.rem_euclid(NS_PER_DAY) != 0 {
+                return Err(Error::invalid(
+                    "timestamp",
+                    (row + i) as u64,
+                    "daily bars are labelled with their trading date at 00:00 UTC",
+                ));
+            }
+            previous = t;
+        }
+        entry.0 = previous;
+        entry.1.push((row, end));
+        row = end;
+    }
+    let mut names: Vec<&str> = seen.keys().copied().collect();
+    names.sort_unstable();
+    let mut parts = Vec::new();
+    for name in names {
+        let ranges = &seen[name].1;
+        let rows = if let [(a, b)] = ranges.as_slice() {
+            batch.slice(*a, b - a)
+        } else {
+            let idx: Vec<u32> = ranges
+                .iter()
+                .flat_map(|&(a, b)| a..b)
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect();
+            take_record_batch(batch, &UInt32Array::from(idx))?
+        };
+        let ts = timestamps(&rows);
+        let mut start = 0;
+        while start < ts.len() {
+            let period = period_of(ts[start], kind.yearly());
+            let end = start + ts[start..].partition_point(|&t| t < period.end);
+            parts.push(Part {
+                symbol: name.to_owned(),
+                period,
+                batch: rows.slice(start, end - start),
+            });
+            start = end;
+        }
+    }
+    Ok(parts)
+}
+
+/// Checks the rows of one stored file: every row has the file's symbol, timestamps are sorted (and unique unless
+/// raw trades), and every row belongs to the file's period.
+///
+/// # Errors
+/// [`Error::InvalidValue`] naming the column and the first offending row.
+pub fn check_file_rows(
+    batch: &RecordBatch,
+    kind: Kind,
+    symbol: &str,
+    period: &Period,
+) -> Result<()> {
+    let syms = symbols(batch);
+    if let Some(row) = (0..syms.len()).find(|&i| syms.is_null(i) || syms.value(i) != symbol) {
+        return Err(Error::invalid(
+            "symbol",
+            row as u64,
+            format!(
+                "{:?} in the file of {symbol}",
+                syms.is_valid(row).then(|| syms.value(row))
+            ),
+        ));
+    }
+    let ts = timestamps(batch);
+    for (i, pair) in ts.windows(2).enumerate() {
+        let bad = if kind.unique_timestamps() {
+            pair[1] <= pair[0]
+        } else {
+            pair[1] < pair[0]
+        };
+        if bad {
+            return Err(order_error(kind, i + 1, symbol, pair[1], pair[0]));
+        }
+    }
+    if let Some(row) = ts.iter().position(|&t| t < period.start || t >= period.end) {
+        return Err(Error::invalid(
+            "timestamp",
+            row as u64,
+            format!(
+                "{} ns is outside the file's period {} (New York dates; daily bars: the label's year)",
+                ts[row], period.key
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Merges `incoming` into `existing` (both in the stored schema, sorted): stored rows inside `replace` =
+/// `[start, end)` are dropped first, then stored rows whose timestamp appears in `incoming` are replaced by the
+/// incoming ones (all of them, for raw trades with equal timestamps).
+///
+/// # Errors
+/// Arrow errors from the interleave (mismatched schemas).
+pub fn merge(
+    existing: &RecordBatch,
+    incoming: &RecordBatch,
+    replace: Option<(i64, i64)>,
+) -> Result<RecordBatch> {
+    let (old, new) = (timestamps(existing), timestamps(incoming));
+    let dropped = |t: i64| replace.is_some_and(|(a, b)| a <= t && t < b);
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        if j == new.len() || (i < old.len() && old[i] < new[j]) {
+            if !dropped(old[i]) {
+                picks.push((0, i));
+            }
+            i += 1;
+        } else if i < old.len() && old[i] == new[j] {
+            let t = old[i];
+            while i < old.len() && old[i] == t {
+                i += 1;
+            }
+            while j < new.len() && new[j] == t {
+                picks.push((1, j));
+                j += 1;
+            }
+        } else {
+            picks.push((1, j));
+            j += 1;
+        }
+    }
+    let columns = (0..existing.num_columns())
+        .map(|c| {
+            let sources: [&dyn Array; 2] =
+                [existing.column(c).as_ref(), incoming.column(c).as_ref()];
+            interleave(&sources, &picks)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(existing.schema(), columns)?)
+}
+
+/// What publishing one file did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The file was written (created or replaced).
+    Written(Written),
+    /// The merged rows equal the stored ones: nothing was written.
+    Unchanged {
+        /// Rows in the file.
+        rows: u64,
+    },
+    /// Every row was removed by `replace`: the file was deleted.
+    Removed,
+}
+
+/// Read → merge → one atomic publish of one lake file. `existing` is the stored file's rows (already read by the
+/// storage layer), checked here before anything is merged into it; `incoming` is one [`Part`]'s rows.
+///
+/// # Errors
+/// [`Error::CorruptFile`] when the stored rows break the lake's rules, write errors from
+/// [`parquet_io::write_atomic`].
+pub fn publish(
+    target: &Path,
+    kind: Kind,
+    symbol: &str,
+    period: &Period,
+    existing: Option<&RecordBatch>,
+    incoming: &RecordBatch,
+    replace: Option<(i64, i64)>,
+    options: &WriteOptions,
+) -> Result<Published> {
+    check_symbol(symbol)?;
+    check_file_rows(incoming, kind, symbol, period)?;
+    let merged = match existing {
+        Some(stored) => {
+            let stored = conform(stored, kind, None)
+                .and_then(|b| check_file_rows(&b, kind, symbol, period).map(|()| b))
+                .map_err(|e| Error::CorruptFile {
+                    path: target.to_owned(),
+                    reason: format!("stored rows break the lake's rules: {e}"),
+                })?;
+            let merged = merge(&stored, incoming, replace)?;
+            if merged == stored {
+                return Ok(Published::Unchanged {
+                    rows: merged.num_rows() as u64,
+                });
+            }
+            merged
+        }
+        None => incoming.clone(),
+    };
+    if merged.num_rows() == 0 {
+        if existing.is_some() {
+            parquet_io::remove_atomic(target)?;
+            return Ok(Published::Removed);
+        }
+        return Ok(Published::Unchanged { rows: 0 });
+    }
+    let options = WriteOptions {
+        day_row_groups: !kind.yearly() && kind != Kind::Bars1m,
+        ..options.clone()
+    };
+    Ok(Published::Written(parquet_io::write_atomic(
+        target, &merged, &options,
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bars(symbols: &[&str], ts: &[i64]) -> RecordBatch {
+        let n = ts.len();
+        let sym: ArrayRef = Arc::new(StringArray::from(symbols.to_vec()));
+        let t: ArrayRef =
+            Arc::new(TimestampNanosecondArray::from(ts.to_vec()).with_timezone("UTC"));
+        let p: ArrayRef = Arc::new(Float64Array::from(vec![1.0; n]));
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![1; n]));
+        let b = RecordBatch::try_from_iter(vec![
+            ("symbol", sym),
+            ("timestamp", t),
+            ("open", p.clone()),
+            ("high", p.clone()),
+            ("low", p.clone()),
+            ("close", p),
+            ("volume", v.clone()),
+            ("trade_count", v),
+        ])
+        .unwrap();
+        conform(&b, Kind::Bars1s, None).unwrap()
+    }
+
+    // 2024-01-31 19:30 New York = 2024-02-01 00:30 UTC.
+    const JAN_31_EVENING: i64 = 1_706_747_400_000_000_000;
+
+    #[test]
+    fn symbols_follow_the_spec() {
+        for good in ["AAPL", "BRK.B", "BF-B", "A", "0123456789"] {
+            assert!(check_symbol(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "A/B",
+            "aapl",
+            "A B",
+            ".A",
+            "A..B",
+            "ABCDEFGHIJK",
+            "A\\B",
+            "A\0",
+        ] {
+            assert!(check_symbol(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn partition_splits_by_new_york_month_and_symbol() {
+        let b = bars(
+            &["MSFT", "AAPL", "MSFT", "AAPL"],
+            &[1, JAN_31_EVENING, 2, JAN_31_EVENING + 5 * 3_600_000_000_000],
+        );
+        let parts = partition(&b, Kind::Bars1s).unwrap();
+        let keys: Vec<(String, String, usize)> = parts
+            .iter()
+            .map(|p| (p.symbol.clone(), p.period.key.clone(), p.batch.num_rows()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("AAPL".into(), "2024-01".into(), 1),
+                ("AAPL".into(), "2024-02".into(), 1),
+                ("MSFT".into(), "1969-12".into(), 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn partition_names_the_duplicate_row() {
+        let b = bars(&["A", "B", "A"], &[5, 1, 5]);
+        let err = partition(&b, Kind::Bars1s).unwrap_err().to_string();
+        assert!(err.contains("row 2") && err.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn merge_replaces_equal_timestamps_and_ranges() {
+        let old = bars(&["A"; 4], &[1, 2, 3, 4]);
+        let mut new = bars(&["A"; 2], &[2, 6]);
+        new = RecordBatch::try_new(
+            new.schema(),
+            new.columns()
+                .iter()
+                .enumerate()
+                .map(|(c, col)| {
+                    if c == 2 {
+                        Arc::new(Float64Array::from(vec![9.0, 9.0])) as ArrayRef
+                    } else {
+                        col.clone()
+                    }
+                })
+                .collect(),
+        )
+        .unwrap();
+        let merged = merge(&old, &new, None).unwrap();
+        assert_eq!(timestamps(&merged), &[1, 2, 3, 4, 6]);
+        assert_eq!(merged.column(2).as_primitive::<Float64Type>().value(1), 9.0);
+        let merged = merge(&old, &new, Some((3, 5))).unwrap();
+        assert_eq!(timestamps(&merged), &[1, 2, 6]);
+    }
+}

@@ -1,0 +1,433 @@
+//! ZSTD Parquet for the lake: the writer properties (encodings, statistics, one row group per New York day) and
+//! the atomic publish of a file (SPEC §2, §4): a temporary file in the target's directory, fsync, a check of the
+//! footer just written, rename over the target, fsync of the directory.
+//!
+//! Encodings were chosen by measurement on a month of 1s bars and of best quotes (see the README): timestamps are
+//! delta-encoded (sorted, nearly regular) and every other column is dictionary-encoded (prices sit on a penny grid
+//! and repeat, sizes repeat, the symbol is constant), with the writer's usual fallback to plain encoding when a
+//! dictionary grows past its page limit. Byte-stream-split floats were larger by 1.7-2x on the same data.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::time::ny_day_bounds;
+
+/// Rows per row group when a file is not split by day (and the cap on one day's row group).
+const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// How a file is written.
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// ZSTD level, 1-22 (SPEC §2 default: 3).
+    pub zstd_level: i32,
+    /// Key-value metadata stored in the footer (SPEC §2: version, source, units, ...).
+    pub metadata: Vec<(String, String)>,
+    /// Start a new row group at every New York midnight, so a one-day read touches one row group.
+    pub day_row_groups: bool,
+    /// Encode row groups on this many threads (1 = the calling thread only).
+    pub threads: usize,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            zstd_level: 3,
+            metadata: Vec::new(),
+            day_row_groups: true,
+            threads: 1,
+        }
+    }
+}
+
+/// What a write produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// Row groups in the file.
+    pub row_groups: usize,
+}
+
+fn parquet_error(path: &Path, err: impl std::fmt::Display) -> Error {
+    Error::ParquetWrite {
+        path: path.to_owned(),
+        reason: err.to_string(),
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The writer properties for a lake file.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a ZSTD level outside 1-22.
+pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<WriterProperties> {
+    if !(1..=22).contains(&options.zstd_level) {
+        return Err(Error::InvalidArgument(format!(
+            "compression level {} is outside ZSTD's 1-22",
+            options.zstd_level
+        )));
+    }
+    let level = ZstdLevel::try_new(options.zstd_level)
+        .map_err(|e| Error::InvalidArgument(format!("compression level: {e}")))?;
+    let metadata = options
+        .metadata
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        .set_created_by(format!("ticklake {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(metadata));
+    if batch.schema_ref().column_with_name("timestamp").is_some() {
+        let ts = ColumnPath::from("timestamp");
+        builder = builder
+            .set_column_dictionary_enabled(ts.clone(), false)
+            .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED);
+    }
+    Ok(builder.build())
+}
+
+/// Row ranges `[start, end)` of the row groups: one per New York day when asked (timestamps must be sorted),
+/// never more than [`MAX_ROW_GROUP_ROWS`] rows each.
+fn row_group_ranges(batch: &RecordBatch, by_day: bool) -> Vec<(usize, usize)> {
+    let n = batch.num_rows();
+    let mut cuts = vec![0];
+    let ts = batch
+        .column_by_name("timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .filter(|_| by_day);
+    if let Some(ts) = ts {
+        let values = ts.values();
+        let mut start = 0;
+        while start < n {
+            let (_, _, day_end) = ny_day_bounds(values[start]);
+            let end = start + values[start..].partition_point(|&t| t < day_end);
+            // A non-advancing cut would mean unsorted input; fall back to one row at a time being impossible,
+            // so guard by always advancing.
+            let end = end.max(start + 1);
+            cuts.push(end);
+            start = end;
+        }
+    } else {
+        cuts.extend((1..=n.div_ceil(MAX_ROW_GROUP_ROWS)).map(|k| (k * MAX_ROW_GROUP_ROWS).min(n)));
+    }
+    let mut ranges = Vec::new();
+    for pair in cuts.windows(2) {
+        let (mut a, b) = (pair[0], pair[1]);
+        while a < b {
+            let e = (a + MAX_ROW_GROUP_ROWS).min(b);
+            ranges.push((a, e));
+            a = e;
+        }
+    }
+    ranges
+}
+
+/// Encodes one row group's columns into finished column chunks.
+fn encode_row_group(
+    factory: &ArrowRowGroupWriterFactory,
+    index: usize,
+    batch: &RecordBatch,
+) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
+    let mut writers = factory.create_column_writers(index)?;
+    let mut next = writers.iter_mut();
+    for (field, column) in batch.schema_ref().fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, column)? {
+            let writer = next.next().ok_or_else(|| {
+                parquet::errors::ParquetError::General("more leaves than column writers".into())
+            })?;
+            writer.write(&leaf)?;
+        }
+    }
+    writers.into_iter().map(|w| w.close()).collect()
+}
+
+/// Encodes `batch` as a Parquet file into `out`. Row groups are encoded on up to `options.threads` threads and
+/// appended in order, so the bytes do not depend on the thread count.
+///
+/// # Errors
+/// [`Error::ParquetWrite`] (naming `path`) when encoding fails; [`Error::InvalidArgument`] for bad options.
+pub fn encode<W: Write + Send>(
+    out: W,
+    batch: &RecordBatch,
+    options: &WriteOptions,
+    path: &Path,
+) -> Result<W> {
+    let props = writer_properties(batch, options)?;
+    let schema = batch.schema();
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)
+        .map_err(|e| parquet_error(path, e))?;
+    // Embed the Arrow schema (ARROW:schema) as ArrowWriter does, so readers get timestamp[ns, UTC] back.
+    let mut props = props;
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+    let mut writer =
+        SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
+            .map_err(|e| parquet_error(path, e))?;
+    let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let ranges = row_group_ranges(batch, options.day_row_groups);
+    let threads = options.threads.clamp(1, 16).min(ranges.len().max(1));
+    let encoded: Vec<parquet::errors::Result<Vec<ArrowColumnChunk>>> = if threads <= 1 {
+        ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| encode_row_group(&factory, i, &batch.slice(a, b - a)))
+            .collect()
+    } else {
+        let mut slots: Vec<Option<parquet::errors::Result<Vec<ArrowColumnChunk>>>> =
+            (0..ranges.len()).map(|_| None).collect();
+        thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let factory = &factory;
+                    let ranges = &ranges;
+                    scope.spawn(move || {
+                        (t..ranges.len())
+                            .step_by(threads)
+                            .map(|i| {
+                                let (a, b) = ranges[i];
+                                (i, encode_row_group(factory, i, &batch.slice(a, b - a)))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                match handle.join() {
+                    Ok(done) => {
+                        for (i, result) in done {
+                            slots[i] = Some(result);
+                        }
+                    }
+                    Err(_) => {
+                        return;
+                    }
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or_else(|| {
+                    Err(parquet::errors::ParquetError::General(
+                        "an encoding thread failed".into(),
+                    ))
+                })
+            })
+            .collect()
+    };
+    for chunks in encoded {
+        let chunks = chunks.map_err(|e| parquet_error(path, e))?;
+        let mut row_group = writer
+            .next_row_group()
+            .map_err(|e| parquet_error(path, e))?;
+        for chunk in chunks {
+            chunk
+                .append_to_row_group(&mut row_group)
+                .map_err(|e| parquet_error(path, e))?;
+        }
+        row_group.close().map_err(|e| parquet_error(path, e))?;
+    }
+    writer.into_inner().map_err(|e| parquet_error(path, e))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary name used while writing `target`: hidden, in the same directory, never ending in `.parquet`.
+#[must_use]
+pub fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let count = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(
+        ".{name}.{}-{count}-{nanos:08x}.tmp",
+        std::process::id()
+    ))
+}
+
+/// Writes `batch` to `target` atomically: readers see the old file or the new one, never a torn one, and after a
+/// crash the target is the old or the new file. The temporary file is removed on any failure.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::ParquetWrite`] naming the file; the target is then unchanged.
+pub fn write_atomic(target: &Path, batch: &RecordBatch, options: &WriteOptions) -> Result<Written> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let temp = temp_path(target);
+    let result = write_temp_then_publish(target, &temp, &dir, batch, options);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_temp_then_publish(
+    target: &Path,
+    temp: &Path,
+    dir: &Path,
+    batch: &RecordBatch,
+    options: &WriteOptions,
+) -> Result<Written> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(io_error(temp))?;
+    let out = encode(
+        BufWriter::with_capacity(1 << 20, file),
+        batch,
+        options,
+        target,
+    )?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error(temp)(e.into_error()))?;
+    // An fsync failure is final for this write (no retry-and-trust): the error propagates and the temp is removed.
+    file.sync_all().map_err(io_error(temp))?;
+    drop(file);
+    let written = verify(temp, batch.num_rows())?;
+    fs::rename(temp, target).map_err(io_error(target))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    Ok(written)
+}
+
+/// Removes `target` and makes the removal durable (fsync of the directory).
+///
+/// # Errors
+/// [`Error::Io`] naming the file or directory.
+pub fn remove_atomic(target: &Path) -> Result<()> {
+    fs::remove_file(target).map_err(io_error(target))?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(&dir))
+}
+
+/// Re-reads the footer of a just-written file and checks its row count.
+fn verify(path: &Path, rows: usize) -> Result<Written> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let bytes = file.metadata().map_err(io_error(path))?.len();
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| parquet_error(path, format!("footer check failed: {e}")))?;
+    let found = metadata.file_metadata().num_rows();
+    if usize::try_from(found).ok() != Some(rows) {
+        return Err(parquet_error(
+            path,
+            format!("footer check failed: {found} rows written, {rows} expected"),
+        ));
+    }
+    Ok(Written {
+        rows: rows as u64,
+        bytes,
+        row_groups: metadata.num_row_groups(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Float64Array, TimestampNanosecondArray};
+
+    fn batch(ts: Vec<i64>) -> RecordBatch {
+        let n = ts.len();
+        #[allow(clippy::cast_precision_loss)]
+        let price: ArrayRef = Arc::new(Float64Array::from(
+            (0..n).map(|i| i as f64).collect::<Vec<_>>(),
+        ));
+        let ts: ArrayRef = Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC"));
+        RecordBatch::try_from_iter(vec![("timestamp", ts), ("price", price)]).unwrap()
+    }
+
+    const DAY: i64 = 86_400_000_000_000;
+    // 2024-01-02 15:00 UTC.
+    const T0: i64 = 1_704_207_600_000_000_000;
+
+    #[test]
+    fn one_row_group_per_new_york_day_and_same_bytes_for_any_thread_count() {
+        let ts: Vec<i64> = (0..3)
+            .flat_map(|d| (0..5).map(move |k| T0 + d * DAY + k))
+            .collect();
+        let b = batch(ts);
+        let path = Path::new("x.parquet");
+        let one = encode(Vec::new(), &b, &WriteOptions::default(), path).unwrap();
+        let two = encode(
+            Vec::new(),
+            &b,
+            &WriteOptions {
+                threads: 2,
+                ..WriteOptions::default()
+            },
+            path,
+        )
+        .unwrap();
+        assert_eq!(one, two);
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(one))
+            .unwrap();
+        assert_eq!(meta.num_row_groups(), 3);
+        assert_eq!(meta.file_metadata().num_rows(), 15);
+    }
+
+    #[test]
+    fn atomic_write_leaves_only_the_target() {
+        let dir = std::env::temp_dir().join(format!("ticklake-pq-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("A.2024-01.parquet");
+        let written =
+            write_atomic(&target, &batch(vec![T0, T0 + 1]), &WriteOptions::default()).unwrap();
+        assert_eq!(written.rows, 2);
+        assert_eq!(written.bytes, fs::metadata(&target).unwrap().len());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("A.2024-01.parquet")]);
+        let bad = WriteOptions {
+            zstd_level: 23,
+            ..WriteOptions::default()
+        };
+        assert!(write_atomic(&target, &batch(vec![T0]), &bad).is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
