@@ -6,6 +6,9 @@ Example:
     >>> import ticklake
     >>> bars = ticklake.bars(trades, interval="1m")
     >>> quotes = ticklake.best_quotes(raw_quotes, symbol="AAPL")
+    >>> lake = ticklake.Lake("data/parquet")
+    >>> lake.write_bars(bars, "1m")
+    >>> lake.read_bars("AAPL", "1m", "2024-01-02", "2024-01-02", tz="America/New_York", session="regular")
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from ticklake.exceptions import (
     InvalidInputError,
     LakeFileNotFoundError,
     LakeIOError,
+    LakeLockedError,
     TicklakeError,
 )
+from ticklake.inventory import Problem
 from ticklake.kernels import BarAggregator, QuoteSampler, bars, best_quotes
+from ticklake.lake import FileWrite, Lake
 
 __version__: str = _core.__version__
 
@@ -35,9 +41,13 @@ if _core.DEBUG_BUILD:
 __all__ = [
     "BarAggregator",
     "CorruptFileError",
+    "FileWrite",
     "InvalidInputError",
+    "Lake",
     "LakeFileNotFoundError",
     "LakeIOError",
+    "LakeLockedError",
+    "Problem",
     "QuoteSampler",
     "TicklakeError",
     "__version__",

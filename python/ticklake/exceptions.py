@@ -41,10 +41,15 @@ class LakeIOError(TicklakeError, OSError):
     """Any other filesystem failure."""
 
 
+class LakeLockedError(LakeIOError):
+    """Another writer held a lake file's lock for longer than the timeout. The message names the file and pid."""
+
+
 __all__ = [
     "CorruptFileError",
     "InvalidInputError",
     "LakeFileNotFoundError",
     "LakeIOError",
+    "LakeLockedError",
     "TicklakeError",
 ]

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::quotes as quote_kernel;
 use crate::stream::{Kernel, Stream};
 
-fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
     let schema = batch.schema();
     PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)
 }

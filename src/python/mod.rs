@@ -4,6 +4,7 @@
 mod errors;
 mod gil;
 mod kernels;
+mod lake;
 
 use pyo3::prelude::*;
 
@@ -14,5 +15,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     kernels::register(m)?;
+    lake::register(m)?;
     Ok(())
 }

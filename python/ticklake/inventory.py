@@ -1,0 +1,145 @@
+"""What is in a lake (from Parquet footers only) and whether every file keeps the lake's rules (SPEC §1-2).
+
+Example:
+    >>> from ticklake import Lake
+    >>> Lake("data/parquet").inventory().groupby("kind")["rows"].sum()
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ticklake import _core, layout
+from ticklake.exceptions import CorruptFileError, TicklakeError
+
+if TYPE_CHECKING:
+    from ticklake.lake import Lake
+
+STALE_TEMP_SECONDS = 3600.0
+REQUIRED_METADATA = ("ticklake.version", "ticklake.schema_version", "ticklake.kind", "ticklake.size_unit")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found by :meth:`ticklake.Lake.validate`: the file and what is wrong with it."""
+
+    path: Path
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def _footer(path: Path) -> pq.FileMetaData:
+    try:
+        return pq.read_metadata(path)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+
+
+def inventory(lake: Lake) -> pd.DataFrame:
+    """See :meth:`ticklake.Lake.inventory`.
+
+    Example:
+        >>> inventory(Lake("data/parquet")).columns.tolist()[:4]
+        ['kind', 'symbol', 'period', 'rows']
+    """
+    rows = []
+    for kind in layout.KINDS:
+        for path in lake.files(kind):
+            name = layout.parse_name(path.name)
+            if name is None:  # files() only returns parseable names
+                continue
+            meta = _footer(path)
+            first = last = None
+            ts_index = meta.schema.to_arrow_schema().get_field_index("timestamp")
+            if meta.num_row_groups and ts_index >= 0:
+                head = meta.row_group(0).column(ts_index).statistics
+                tail = meta.row_group(meta.num_row_groups - 1).column(ts_index).statistics
+                if head is not None and head.has_min_max:
+                    first = head.min_raw
+                if tail is not None and tail.has_min_max:
+                    last = tail.max_raw
+            rows.append(
+                {
+                    "kind": kind,
+                    "symbol": name.symbol,
+                    "period": name.period,
+                    "rows": meta.num_rows,
+                    "first": first,
+                    "last": last,
+                    "bytes": path.stat().st_size,
+                    "path": str(path),
+                }
+            )
+    frame = pd.DataFrame(
+        rows, columns=["kind", "symbol", "period", "rows", "first", "last", "bytes", "path"]
+    )
+    for column in ("first", "last"):
+        frame[column] = pd.to_datetime(frame[column].astype("Int64"), unit="ns", utc=True)
+    return frame
+
+
+def _check_file(kind: str, path: Path) -> list[str]:
+    name = layout.parse_name(path.name)
+    if name is None:
+        return [f"not a lake file name (expected SYMBOL.{'YYYY' if layout.is_yearly(kind) else 'YYYY-MM'}.parquet)"]
+    problems = []
+    try:
+        layout.check_symbol(name.symbol)
+        layout.period_bounds(kind, name.period)
+    except TicklakeError as err:
+        return [str(err)]
+    try:
+        meta = _footer(path)
+        table = pq.read_table(path)
+    except (CorruptFileError, pa.ArrowException, OSError, ValueError) as err:
+        return [f"unreadable: {err}"]
+    expected = _core.lake_schema(kind)
+    if not table.schema.equals(expected):
+        problems.append(f"schema differs from SPEC §2: found {table.schema.to_string(show_schema_metadata=False)}")
+    kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    missing = [k for k in REQUIRED_METADATA if k not in kv]
+    if missing:
+        problems.append(f"footer metadata lacks {', '.join(missing)}")
+    elif kv["ticklake.kind"] != kind:
+        problems.append(f"footer says kind {kv['ticklake.kind']!r}, directory says {kind!r}")
+    try:
+        _core.check_file_rows(table, kind, name.symbol, name.period)
+    except TicklakeError as err:
+        problems.append(str(err))
+    return problems
+
+
+def validate(lake: Lake) -> list[Problem]:
+    """See :meth:`ticklake.Lake.validate`.
+
+    Example:
+        >>> validate(Lake("data/parquet"))
+        []
+    """
+    problems: list[Problem] = []
+    now = time.time()
+    for kind in layout.KINDS:
+        directory = Path(lake.root, kind)
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith(".") and path.name.endswith(".lock"):
+                continue
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                    problems.append(Problem(path, "stale temporary file (a killed writer's); the next write removes it"))
+                continue
+            if not path.name.endswith(".parquet") or path.is_dir():
+                problems.append(Problem(path, "not a lake file (only SYMBOL.PERIOD.parquet files belong here)"))
+                continue
+            problems.extend(Problem(path, p) for p in _check_file(kind, path))
+    return problems

@@ -1,0 +1,144 @@
+"""Time ranges and trading sessions for reads (SPEC §5).
+
+``start``/``end`` accept strings, dates, datetimes and pandas Timestamps. Naive values are read in the ``tz`` zone;
+a bare date as ``end`` means through the end of that day. Sessions come from the NYSE calendar of the maintained
+``exchange_calendars`` library (holidays, early closes such as 2024-11-29 13:00 ET):
+
+- ``regular``: the session's open to its close (09:30-16:00 ET, 13:00 on early-close days);
+- ``pre``: 04:00 ET to the open;
+- ``post``: the close to 20:00 ET, or to four hours after an early close (17:00 ET), as the extended-hours
+  venues do;
+- ``extended``: pre + regular + post; ``all``: every row, including non-trading days.
+
+Example:
+    >>> utc_range("2024-01-02", "2024-01-02", "America/New_York")
+    (1704171600000000000, 1704258000000000000)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ticklake.exceptions import InvalidInputError
+
+Session = Literal["regular", "pre", "post", "extended", "all"]
+SESSIONS: tuple[str, ...] = ("regular", "pre", "post", "extended", "all")
+_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+NS_PER_DAY = 86_400 * 10**9
+
+
+def _is_bare_date(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_BARE_DATE.match(value.strip()))
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
+def to_utc_ns(value: Any, tz: str, *, end: bool = False) -> int:
+    """UTC nanoseconds of a range bound. Naive values are in ``tz``; a bare date as an ``end`` is the next midnight.
+
+    Example:
+        >>> to_utc_ns("2024-01-02", "UTC", end=True)
+        1704240000000000000
+
+    Raises:
+        InvalidInputError: for a value that is not a date or time.
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise InvalidInputError(f"cannot read {value!r} as a date or time: {err}") from err
+    if stamp is pd.NaT:
+        raise InvalidInputError(f"{value!r} is not a date or time")
+    if _is_bare_date(value) and end:
+        stamp = stamp + pd.Timedelta(days=1)
+    if stamp.tzinfo is None:
+        try:
+            stamp = stamp.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except Exception as err:  # pytz/zoneinfo errors for ambiguous or missing local times, or a bad zone
+            raise InvalidInputError(f"{value!r} in {tz}: {err}") from err
+    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+
+
+def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
+    """``[start, end)`` as UTC nanoseconds (None = open).
+
+    Example:
+        >>> utc_range(None, "2024-01-02", "UTC")
+        (None, 1704240000000000000)
+
+    Raises:
+        InvalidInputError: for unreadable bounds or ``end`` before ``start``.
+    """
+    lo = None if start is None else to_utc_ns(start, tz)
+    hi = None if end is None else to_utc_ns(end, tz, end=True)
+    if lo is not None and hi is not None and hi < lo:
+        raise InvalidInputError(f"end {end!r} is before start {start!r}")
+    return lo, hi
+
+
+@functools.lru_cache(maxsize=8)
+def _schedule(first_year: int, last_year: int) -> pd.DataFrame:
+    import exchange_calendars as xcals  # imported on first use: it takes ~0.4 s
+
+    calendar = xcals.get_calendar("XNYS", start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+    schedule: pd.DataFrame = calendar.schedule[["open", "close"]]
+    return schedule
+
+
+def session_windows(session: str, first_ns: int, last_ns: int) -> np.ndarray:
+    """Sorted, disjoint ``[start, end)`` windows (UTC ns, shape ``(k, 2)``) of ``session`` on the NYSE sessions
+    between two instants.
+
+    Example:
+        >>> w = session_windows("regular", 1732838400 * 10**9, 1732924800 * 10**9)  # 2024-11-29 (early close)
+        >>> pd.to_datetime(w[0], utc=True).tz_convert("America/New_York").strftime("%H:%M").tolist()
+        ['09:30', '13:00']
+
+    Raises:
+        InvalidInputError: for an unknown session or dates outside the calendar.
+    """
+    if session not in SESSIONS or session == "all":
+        raise InvalidInputError(f"unknown session {session!r}: use one of {', '.join(SESSIONS)}")
+    lo = pd.Timestamp(first_ns - NS_PER_DAY, tz="UTC")
+    hi = pd.Timestamp(last_ns + NS_PER_DAY, tz="UTC")
+    try:
+        schedule = _schedule(lo.year, hi.year)
+    except Exception as err:  # exchange_calendars raises its own errors for dates it does not cover
+        raise InvalidInputError(f"no NYSE calendar for {lo.date()}..{hi.date()}: {err}") from err
+    schedule = schedule[(schedule.index >= lo.tz_localize(None).normalize()) & (schedule.index <= hi.tz_localize(None))]
+    opens = schedule["open"].array.asi8
+    closes = schedule["close"].array.asi8
+    days = pd.DatetimeIndex(schedule.index).tz_localize("America/New_York")
+    pre_start = (days + pd.Timedelta(hours=4)).as_unit("ns").asi8
+    post_cap = (days + pd.Timedelta(hours=20)).as_unit("ns").asi8
+    post_end = np.minimum(closes + 4 * 3600 * 10**9, post_cap)
+    starts, ends = {
+        "regular": (opens, closes),
+        "pre": (pre_start, opens),
+        "post": (closes, post_end),
+        "extended": (pre_start, post_end),
+    }[session]
+    return np.stack([starts, ends], axis=1).astype(np.int64)
+
+
+def window_indices(timestamps: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Row indices of sorted ``timestamps`` that fall inside any window.
+
+    Example:
+        >>> window_indices(np.array([1, 5, 9]), np.array([[0, 6]])).tolist()
+        [0, 1]
+    """
+    if len(windows) == 0 or len(timestamps) == 0:
+        return np.empty(0, dtype=np.int64)
+    a = np.searchsorted(timestamps, windows[:, 0], side="left")
+    b = np.searchsorted(timestamps, windows[:, 1], side="left")
+    keep = b > a
+    if not keep.any():
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate([np.arange(x, y) for x, y in zip(a[keep], b[keep], strict=True)])

@@ -1,0 +1,178 @@
+//! Bindings for the lake's Rust half: conforming and partitioning a table into files, the period rule, row checks
+//! of a stored file, and read → merge → atomic publish of one file. Paths, locks and reads stay in Python.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use arrow_array::RecordBatch;
+use arrow_select::concat::concat_batches;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::input::AnyRecordBatch;
+use pyo3_arrow::PySchema;
+
+use super::errors::IntoPyResult;
+use super::gil::detached;
+use super::kernels::table;
+use crate::error::{Error, Result};
+use crate::lake::{self, Kind, Published};
+use crate::parquet_io::WriteOptions;
+use crate::time::{period_from_key, period_of};
+
+/// Reads every batch of an Arrow stream into one batch.
+fn one_batch(data: AnyRecordBatch) -> PyResult<(arrow_schema::SchemaRef, Vec<RecordBatch>)> {
+    let reader = data.into_reader()?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
+    Ok((schema, batches))
+}
+
+fn concat(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    Ok(concat_batches(schema, batches)?)
+}
+
+/// The stored schema of a kind (`bars/1s`, `bars/1m`, `bars/1d`, `quotes`, `trades`).
+#[pyfunction]
+fn lake_schema<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
+    let kind = Kind::parse(kind).py_err(py)?;
+    PySchema::new(kind.schema()).into_pyarrow(py)
+}
+
+/// Raises `InvalidInputError` unless `symbol` is a valid lake symbol.
+#[pyfunction]
+fn check_symbol(py: Python<'_>, symbol: &str) -> PyResult<()> {
+    lake::check_symbol(symbol).py_err(py)
+}
+
+/// `(key, start_ns, end_ns)` of the period holding `ts` (the one period rule, SPEC §1).
+#[pyfunction]
+fn period_of_ns(ts: i64, yearly: bool) -> (String, i64, i64) {
+    let p = period_of(ts, yearly);
+    (p.key, p.start, p.end)
+}
+
+/// `(start_ns, end_ns)` of the period named by a file key.
+#[pyfunction]
+fn period_bounds(py: Python<'_>, key: &str, yearly: bool) -> PyResult<(i64, i64)> {
+    let p = period_from_key(key, yearly).py_err(py)?;
+    Ok((p.start, p.end))
+}
+
+/// Conforms a table to a kind's schema and splits it into `(symbol, period_key, table)` parts.
+#[pyfunction]
+#[pyo3(signature = (data, kind, symbol))]
+fn lake_partition(
+    py: Python<'_>,
+    data: AnyRecordBatch,
+    kind: &str,
+    symbol: Option<String>,
+) -> PyResult<Vec<(String, String, Py<PyAny>)>> {
+    let kind = Kind::parse(kind).py_err(py)?;
+    let (schema, batches) = one_batch(data)?;
+    let parts = detached(py, || -> Result<Vec<lake::Part>> {
+        let batch = concat(&schema, &batches)?;
+        let batch = lake::conform(&batch, kind, symbol.as_deref())?;
+        lake::partition(&batch, kind)
+    })
+    .py_err(py)?;
+    parts
+        .into_iter()
+        .map(|p| Ok((p.symbol, p.period.key, table(py, p.batch)?.unbind())))
+        .collect()
+}
+
+/// Conforms a stored file's rows and checks them against the lake's rules for that file.
+#[pyfunction]
+fn check_file_rows(
+    py: Python<'_>,
+    data: AnyRecordBatch,
+    kind: &str,
+    symbol: &str,
+    period: &str,
+) -> PyResult<()> {
+    let kind = Kind::parse(kind).py_err(py)?;
+    let (schema, batches) = one_batch(data)?;
+    detached(py, || -> Result<()> {
+        let period = period_from_key(period, kind.yearly())?;
+        let batch = lake::conform(&concat(&schema, &batches)?, kind, None)?;
+        lake::check_file_rows(&batch, kind, symbol, &period)
+    })
+    .py_err(py)
+}
+
+/// Merges `incoming` into `existing` and publishes the file atomically; returns a summary dict.
+#[pyfunction]
+#[pyo3(signature = (path, kind, symbol, period, existing, incoming, replace, level, metadata, threads))]
+#[allow(clippy::too_many_arguments)]
+fn lake_publish<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    kind: &str,
+    symbol: &str,
+    period: &str,
+    existing: Option<AnyRecordBatch>,
+    incoming: AnyRecordBatch,
+    replace: Option<(i64, i64)>,
+    level: i32,
+    metadata: HashMap<String, String>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kind = Kind::parse(kind).py_err(py)?;
+    let existing = existing.map(one_batch).transpose()?;
+    let (schema, batches) = one_batch(incoming)?;
+    let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
+    metadata.sort();
+    let options = WriteOptions {
+        zstd_level: level,
+        metadata,
+        day_row_groups: true,
+        threads,
+    };
+    let outcome = detached(py, || -> Result<Published> {
+        let period = period_from_key(period, kind.yearly())?;
+        let incoming = lake::conform(&concat(&schema, &batches)?, kind, Some(symbol))?;
+        let existing = match &existing {
+            Some((s, b)) => Some(concat(s, b).map_err(|e| Error::CorruptFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        lake::publish(
+            &path,
+            kind,
+            symbol,
+            &period,
+            existing.as_ref(),
+            &incoming,
+            replace,
+            &options,
+        )
+    })
+    .py_err(py)?;
+    let out = PyDict::new(py);
+    let (status, rows, bytes, groups) = match outcome {
+        Published::Written(w) => ("written", w.rows, w.bytes, w.row_groups),
+        Published::Unchanged { rows } => ("unchanged", rows, 0, 0),
+        Published::Removed => ("removed", 0, 0, 0),
+    };
+    out.set_item("status", status)?;
+    out.set_item("rows", rows)?;
+    out.set_item("bytes", bytes)?;
+    out.set_item("row_groups", groups)?;
+    Ok(out)
+}
+
+/// Adds the lake functions to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(lake_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(check_symbol, m)?)?;
+    m.add_function(wrap_pyfunction!(period_of_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(period_bounds, m)?)?;
+    m.add_function(wrap_pyfunction!(lake_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(check_file_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(lake_publish, m)?)?;
+    Ok(())
+}
