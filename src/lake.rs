@@ -78,6 +78,17 @@ impl Kind {
         self != Self::Trades
     }
 
+    /// Columns written with delta encoding (measured: smaller and faster than a dictionary for these).
+    #[must_use]
+    pub fn delta_columns(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Self::Bars1s | Self::Bars1m | Self::Bars1d => &["timestamp", "volume", "trade_count"],
+            Self::Quotes => &["timestamp"],
+            Self::Trades => &["timestamp", "id"],
+        };
+        names.iter().map(|&n| n.to_owned()).collect()
+    }
+
     /// The stored schema (SPEC §2): the kernels' output schema with a non-null symbol.
     #[must_use]
     pub fn schema(self) -> SchemaRef {
@@ -164,15 +175,19 @@ fn float_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     } else {
         Float64Array::new(schema::f64_values(array, name, 0)?, None)
     };
-    for (row, v) in values.iter().enumerate() {
-        let Some(v) = v else { continue };
-        let bad = if is_price(name) {
-            !(v.is_finite() && v > 0.0)
+    let price = is_price(name);
+    let ok = |v: f64| {
+        if price {
+            v.is_finite() && v > 0.0
         } else {
-            !(v.is_finite() && v >= 0.0)
-        };
-        if bad {
-            let what = if is_price(name) {
+            v.is_finite() && v >= 0.0
+        }
+    };
+    let raw = values.values();
+    // A plain pass over the buffer first (null slots may hold anything); validity is consulted only on a hit.
+    if raw.iter().any(|&v| !ok(v)) {
+        if let Some(row) = (0..raw.len()).find(|&i| values.is_valid(i) && !ok(raw[i])) {
+            let what = if price {
                 "a finite price > 0"
             } else {
                 "a finite value >= 0"
@@ -180,7 +195,7 @@ fn float_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
             return Err(Error::invalid(
                 name,
                 row as u64,
-                format!("{v} is not {what}"),
+                format!("{} is not {what}", raw[row]),
             ));
         }
     }
@@ -203,8 +218,8 @@ fn int_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     } else {
         Int64Array::new(schema::i64_values(array, name, 0)?, None)
     };
-    if name != "id" {
-        if let Some(row) = values.iter().position(|v| v.is_some_and(|v| v < 0)) {
+    if name != "id" && values.values().iter().any(|&v| v < 0) {
+        if let Some(row) = (0..values.len()).find(|&i| values.is_valid(i) && values.value(i) < 0) {
             return Err(Error::invalid(name, row as u64, "negative value"));
         }
     }
@@ -552,6 +567,7 @@ pub fn publish(
     }
     let options = WriteOptions {
         day_row_groups: !kind.yearly() && kind != Kind::Bars1m,
+        delta_columns: kind.delta_columns(),
         ..options.clone()
     };
     Ok(Published::Written(parquet_io::write_atomic(

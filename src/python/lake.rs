@@ -30,7 +30,10 @@ fn one_batch(data: AnyRecordBatch) -> PyResult<(arrow_schema::SchemaRef, Vec<Rec
 }
 
 fn concat(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
-    Ok(concat_batches(schema, batches)?)
+    match batches {
+        [one] => Ok(one.clone()),
+        _ => Ok(concat_batches(schema, batches)?),
+    }
 }
 
 /// The stored schema of a kind (`bars/1s`, `bars/1m`, `bars/1d`, `quotes`, `trades`).
@@ -129,10 +132,17 @@ fn lake_publish<'py>(
         metadata,
         day_row_groups: true,
         threads,
+        delta_columns: Vec::new(),
     };
     let outcome = detached(py, || -> Result<Published> {
         let period = period_from_key(period, kind.yearly())?;
-        let incoming = lake::conform(&concat(&schema, &batches)?, kind, Some(symbol))?;
+        let incoming = concat(&schema, &batches)?;
+        // Parts from lake_partition are already conformed (and their values checked); anything else is conformed.
+        let incoming = if incoming.schema() == kind.schema() {
+            incoming
+        } else {
+            lake::conform(&incoming, kind, Some(symbol))?
+        };
         let existing = match &existing {
             Some((s, b)) => Some(concat(s, b).map_err(|e| Error::CorruptFile {
                 path: path.clone(),

@@ -1,0 +1,155 @@
+"""Lake writes and reads against pyarrow, polars and DuckDB on the same month of data, in the same run.
+
+    python benches/lake_io.py [--trades N] [--quotes N] [--repeat K] [--dir DIR]
+
+Data: a month (April 2024) of SPY 1s bars built from ``ticklake.sample`` trades (about 0.9M bars for the default
+20M trades) and a month of best quotes per second. Every writer uses ZSTD level 3 and writes a fresh file each
+repetition. ticklake's write is the whole ``Lake.write_bars`` / ``write_quotes`` call (validation, split by
+month, lock, encode, fsync, footer check, rename, fsync of the directory); the others write one file without fsync.
+Reads go into pandas for ticklake and pyarrow, into a polars DataFrame for polars. The ratio column is the other
+tool's time divided by ticklake's (above 1.0x: ticklake is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import ticklake
+from ticklake.sample import sample_quotes, sample_trades
+
+
+def best_of(fn: Callable[[], Any], repeat: int, setup: Callable[[], None] | None = None) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def show(title: str, results: dict[str, float], sizes: dict[str, int] | None = None) -> None:
+    print(f"\n{title}")
+    ours = results["ticklake"]
+    for tool, seconds in results.items():
+        ratio = "" if tool == "ticklake" else f"{seconds / ours:6.2f}x"
+        size = ""
+        if sizes:
+            size = f"{sizes[tool] / 1e6:8.2f} MB"
+            if tool != "ticklake":
+                size += f"  (ticklake/{tool} size {sizes['ticklake'] / sizes[tool]:.2f})"
+        print(f"  {tool:<10} {seconds:8.4f} s  {ratio:>8}  {size}")
+    fastest = min((s, t) for t, s in results.items() if t != "ticklake")
+    print(f"  -> ticklake vs fastest other ({fastest[1]}): {fastest[0] / ours:.2f}x")
+
+
+def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
+    kind = "quotes" if name == "quotes" else "bars/1s"
+    print(f"\n=== {name}: {table.num_rows:,} rows, one month ===")
+    lake_root = base / f"lake-{name}"
+
+    def fresh() -> None:
+        shutil.rmtree(lake_root, ignore_errors=True)
+
+    lake = ticklake.Lake(lake_root)
+
+    def ours() -> Any:
+        if kind == "quotes":
+            return lake.write_quotes(table)
+        return lake.write_bars(table, "1s")
+
+    out = {k: base / f"{name}.{k}.parquet" for k in ("pyarrow", "polars", "duckdb")}
+    frame = pl.from_arrow(table)
+    con = duckdb.connect()
+    con.register("t", table)
+    writes = {
+        "ticklake": ours,
+        "pyarrow": lambda: pq.write_table(table, out["pyarrow"], compression="zstd", compression_level=3),
+        "polars": lambda: frame.write_parquet(out["polars"], compression="zstd", compression_level=3),  # type: ignore[union-attr]
+        "duckdb": lambda: con.execute(
+            f"COPY t TO '{out['duckdb']}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3)"
+        ),
+    }
+    times: dict[str, float] = {}
+    for tool, fn in writes.items():
+        times[tool], result = best_of(fn, repeat, fresh if tool == "ticklake" else None)
+        if tool == "ticklake":
+            assert len(result) == 1, result
+            ours_path = result[0].path
+    sizes = {"ticklake": ours_path.stat().st_size, **{k: p.stat().st_size for k, p in out.items()}}
+    show(f"write (ZSTD 3) {name}", times, sizes)
+
+    # One New York day in the middle of the month.
+    day = dt.date(2024, 4, 16)
+    lo = pd.Timestamp(day, tz="America/New_York").tz_convert("UTC")
+    hi = lo + pd.Timedelta(days=1)
+    symbol = "SPY"
+    read_day: dict[str, Callable[[], Any]] = {
+        "ticklake": lambda: (
+            lake.read_quotes(symbol, day, day, tz="America/New_York")
+            if kind == "quotes"
+            else lake.read_bars(symbol, "1s", day, day, tz="America/New_York")
+        ),
+        "pyarrow": lambda: pq.read_table(
+            ours_path, filters=[("timestamp", ">=", lo), ("timestamp", "<", hi)]
+        ).to_pandas(),
+        "polars": lambda: pl.scan_parquet(ours_path)
+        .filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi))
+        .collect(),
+    }
+    times = {}
+    counts = {}
+    for tool, fn in read_day.items():
+        times[tool], result = best_of(fn, repeat * 3)
+        counts[tool] = len(result)
+    if len(set(counts.values())) != 1:
+        print(f"  WARNING: row counts differ: {counts}")
+    show(f"read one New York day ({counts['ticklake']:,} rows) of {name}", times)
+
+    read_month: dict[str, Callable[[], Any]] = {
+        "ticklake": lambda: lake.read_quotes(symbol) if kind == "quotes" else lake.read_bars(symbol, "1s"),
+        "pyarrow": lambda: pq.read_table(ours_path).to_pandas(),
+        "polars": lambda: pl.read_parquet(ours_path),
+    }
+    times = {}
+    for tool, fn in read_month.items():
+        times[tool], result = best_of(fn, repeat)
+        assert len(result) == table.num_rows, (tool, len(result))
+    show(f"read the whole month of {name} into pandas (polars: its own frame)", times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trades", type=int, default=20_000_000)
+    parser.add_argument("--quotes", type=int, default=20_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    print(f"ticklake {ticklake.__version__}, pyarrow {pa.__version__}, polars {pl.__version__}, "
+          f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus")
+    start, end = dt.date(2024, 4, 1), dt.date(2024, 4, 30)
+    bars = ticklake.bars(sample_trades("SPY", start, end, n=args.trades, seed=1), interval="1s")
+    quotes = ticklake.best_quotes(sample_quotes("SPY", start, end, n=args.quotes, seed=2))
+    with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+        bench_kind("1s bars", bars, Path(scratch), args.repeat)
+        bench_kind("quotes", quotes, Path(scratch), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
