@@ -448,11 +448,11 @@ class Lake:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with views ``bars_1s``, ``bars_1m``, ``bars_1d`` and ``quotes`` over the lake.
 
-        Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. DuckDB reads the nanosecond UTC timestamps
-        as ``TIMESTAMP WITH TIME ZONE``, which has microsecond resolution.
+        Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. DuckDB reads the timestamps as
+        ``TIMESTAMPTZ_NS`` (nanoseconds, UTC).
 
         Example:
-            >>> lake.connect().sql("SELECT count(*) FROM quotes").fetchone()
+            >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
         import duckdb
@@ -563,5 +563,6 @@ def _read_range(
         rows = window_indices(ts, session_windows(session, int(ts[0]), int(ts[-1])))
         table = table.take(pa.array(rows, type=pa.int64()))
     if "symbol" in columns:
-        table = table.add_column(0, "symbol", pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows))
+        symbols = pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows)
+        table = table.add_column(0, pa.field("symbol", pa.string(), nullable=False), symbols)
     return table

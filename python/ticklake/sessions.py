@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -86,8 +87,11 @@ def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
 def _schedule(first_year: int, last_year: int) -> pd.DataFrame:
     import exchange_calendars as xcals  # imported on first use: it takes ~0.4 s
 
-    calendar = xcals.get_calendar("XNYS", start=f"{first_year}-01-01", end=f"{last_year}-12-31")
-    schedule: pd.DataFrame = calendar.schedule[["open", "close"]]
+    with warnings.catch_warnings():
+        # exchange_calendars 4.x still calls Series.values on tz-aware data, which pandas 3.1 deprecates.
+        warnings.filterwarnings("ignore", message=".*Series.values.*", category=Warning)
+        calendar = xcals.get_calendar("XNYS", start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+        schedule: pd.DataFrame = calendar.schedule[["open", "close"]]
     return schedule
 
 
