@@ -285,6 +285,14 @@ pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Re
                 Error::InvalidArgument(format!("missing required column '{name}'"))
             }));
         };
+        if array.data_type() == &DataType::Null {
+            // An all-null column (e.g. pyarrow's type for an empty list): fine when empty or nullable.
+            if n > 0 && !field.is_nullable() {
+                return Err(Error::invalid(name, 0, "null value"));
+            }
+            columns.push(new_null_array(field.data_type(), n));
+            continue;
+        }
         let converted: ArrayRef = match field.data_type() {
             DataType::Timestamp(_, _) => Arc::new(
                 TimestampNanosecondArray::new(schema::timestamps_ns(array, name, false, 0)?, None)

@@ -279,7 +279,7 @@ class Lake:
             else:
                 paths = [layout.file_path(self.root, kind, name, p) for p in layout.periods(kind, lo, hi)]
             for path in paths:
-                table = _read_range(path, name, read_cols, lo, hi, session)
+                table = _read_range(path, schema, name, read_cols, lo, hi, session)
                 if table is not None and table.num_rows:
                     tables.append(table)
         target = pa.schema([schema.field(c) for c in read_cols])
@@ -527,7 +527,7 @@ def _overlaps(bounds: tuple[int, int], lo: int | None, hi: int | None) -> bool:
 
 
 def _read_range(
-    path: Path, symbol: str, columns: list[str], lo: int | None, hi: int | None, session: str
+    path: Path, expected: pa.Schema, symbol: str, columns: list[str], lo: int | None, hi: int | None, session: str
 ) -> pa.Table | None:
     """Reads the rows of one file in ``[lo, hi)``, skipping row groups by their timestamp statistics.
 
@@ -541,19 +541,42 @@ def _read_range(
     except (pa.ArrowException, OSError, ValueError) as err:
         raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
     try:
-        meta = file.metadata
-        ts_index = file.schema_arrow.get_field_index("timestamp")
-        groups = []
-        for i in range(meta.num_row_groups):
-            stats = meta.row_group(i).column(ts_index).statistics
-            if stats is not None and stats.has_min_max and not _overlaps((stats.min_raw, stats.max_raw + 1), lo, hi):
-                continue
-            groups.append(i)
-        if not groups:
-            return None
-        table = file.read_row_groups(groups, columns=[c for c in columns if c != "symbol"])
-    except (pa.ArrowException, OSError, ValueError, IndexError) as err:
+        return _read_groups(file, expected, symbol, columns, lo, hi, session)
+    except InvalidInputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        # Any reader failure on a damaged file becomes one error that names the file.
         raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+
+
+def _read_groups(
+    file: pq.ParquetFile,
+    expected: pa.Schema,
+    symbol: str,
+    columns: list[str],
+    lo: int | None,
+    hi: int | None,
+    session: str,
+) -> pa.Table | None:
+    stored = file.schema_arrow
+    for name in columns:
+        index = stored.get_field_index(name)
+        if index < 0 or stored.field(index).type != expected.field(name).type:
+            found = stored.field(index).type if index >= 0 else "nothing"
+            raise ValueError(f"column {name!r} should be {expected.field(name).type}, found {found}")
+    meta = file.metadata
+    ts_index = stored.get_field_index("timestamp")
+    if ts_index < 0 or stored.field(ts_index).type != pa.timestamp("ns", tz="UTC"):
+        raise ValueError("no timestamp[ns, UTC] column")
+    groups = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(ts_index).statistics
+        if stats is not None and stats.has_min_max and not _overlaps((stats.min_raw, stats.max_raw + 1), lo, hi):
+            continue
+        groups.append(i)
+    if not groups:
+        return None
+    table = file.read_row_groups(groups, columns=[c for c in columns if c != "symbol"])
     ts = table.column("timestamp").cast(pa.int64()).to_numpy()
     a = 0 if lo is None else int(np.searchsorted(ts, lo, side="left"))
     b = len(ts) if hi is None else int(np.searchsorted(ts, hi, side="left"))
