@@ -2,70 +2,171 @@
 
 Example:
     $ ticklake demo
+    $ ticklake ls --root data/parquet
+    $ ticklake sql "SELECT symbol, count(*) FROM bars_1m GROUP BY symbol"
+    $ ticklake validate
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
 
-import pyarrow as pa
+import pandas as pd
 
 from ticklake.exceptions import TicklakeError
 from ticklake.kernels import bars, best_quotes
+from ticklake.lake import Lake
 from ticklake.sample import sample_quotes, sample_trades
 
-
-def _show(title: str, table: pa.Table, rows: int = 5) -> None:
-    print(f"\n{title}: {table.num_rows:,} rows")
-    frame = table.slice(0, rows).to_pandas()
-    frame["timestamp"] = frame["timestamp"].dt.tz_convert("America/New_York")
-    print(frame.to_string(index=False))
+DEMO_SYMBOLS = {"AAPL": 185.0, "MSFT": 375.0, "SPY": 475.0, "BRK.B": 360.0}
+DEMO_START, DEMO_END = dt.date(2024, 1, 2), dt.date(2024, 2, 29)
 
 
-def demo(_: argparse.Namespace) -> int:
-    """Aggregates a built-in sample day (offline) and prints what came out."""
-    trades = sample_trades("AAPL", n=400_000)
-    quotes = sample_quotes("AAPL", n=1_000_000)
-    print(f"sample day 2024-03-08: {trades.num_rows:,} AAPL trades, {quotes.num_rows:,} quotes (seeded, offline)")
-    started = time.perf_counter()
-    one_s = bars(trades, interval="1s")
-    one_m = bars(trades, interval="1m")
-    one_d = bars(trades, interval="1d")
-    best = best_quotes(quotes)
-    elapsed = time.perf_counter() - started
-    _show("1s bars (Alpaca condition rules)", one_s)
-    _show("1m bars", one_m)
-    _show("1d bar (regular-session prices, all-session volume)", one_d)
-    _show("best quote per second", best)
-    raw_volume = pa.compute.sum(trades["size"]).as_py()
+def _print_frame(frame: pd.DataFrame, max_rows: int = 20) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(frame.to_string(index=False, max_rows=max_rows))
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Builds a two-month offline sample lake (several symbols, pre/regular/after hours) and queries it."""
+    lake = Lake(args.root)
     print(
-        f"\nvolume: trades {raw_volume:,}; 1m bars {pa.compute.sum(one_m['volume']).as_py():,} "
-        "(odd lots count in volume, canceled trades do not)"
+        f"building a sample lake in {lake.root}: {', '.join(DEMO_SYMBOLS)}, {DEMO_START} to {DEMO_END} "
+        "(seeded synthetic trades and quotes, offline)"
     )
-    print(f"aggregated {trades.num_rows + quotes.num_rows:,} rows in {elapsed * 1000:.0f} ms")
+    started = time.perf_counter()
+    totals = {"trades": 0, "quotes": 0, "files": 0}
+    for seed, (symbol, price) in enumerate(DEMO_SYMBOLS.items()):
+        trades = sample_trades(symbol, DEMO_START, DEMO_END, n=args.trades, seed=seed, start_price=price)
+        quotes = sample_quotes(symbol, DEMO_START, DEMO_END, n=args.trades * 2, seed=100 + seed, start_price=price)
+        totals["trades"] += trades.num_rows
+        totals["quotes"] += quotes.num_rows
+        provenance = {"source": "ticklake.sample", "conditions": "alpaca"}
+        for interval in ("1s", "1m", "1d"):
+            written = lake.write_bars(bars(trades, interval=interval), interval, metadata=provenance)  # type: ignore[arg-type]
+            totals["files"] += len(written)
+        totals["files"] += len(lake.write_quotes(best_quotes(quotes), metadata={"source": "ticklake.sample"}))
+    elapsed = time.perf_counter() - started
+    print(
+        f"aggregated {totals['trades']:,} trades and {totals['quotes']:,} quotes into {totals['files']} files "
+        f"in {elapsed:.1f} s"
+    )
+
+    inventory = lake.inventory()
+    print("\n$ ticklake ls   (summary per kind)")
+    _print_frame(inventory.groupby("kind").agg(files=("path", "size"), rows=("rows", "sum"), bytes=("bytes", "sum")).reset_index())
+
+    print("\n1. a month read: lake.read_bars('AAPL', '1m', '2024-01-01', '2024-01-31', tz='America/New_York')")
+    month = lake.read_bars("AAPL", "1m", "2024-01-01", "2024-01-31", tz="America/New_York")
+    print(f"{len(month):,} bars from {month['timestamp'].iloc[0]} to {month['timestamp'].iloc[-1]}")
+    _print_frame(month.head(3))
+
+    print(
+        "\n2. one day in New York time, regular session: "
+        "lake.read_bars('MSFT', '1m', '2024-02-15', '2024-02-15', tz='America/New_York', session='regular')"
+    )
+    day = lake.read_bars("MSFT", "1m", "2024-02-15", "2024-02-15", tz="America/New_York", session="regular")
+    print(f"{len(day)} bars, {day['timestamp'].iloc[0].time()} to {day['timestamp'].iloc[-1].time()}")
+    _print_frame(day.tail(3))
+
+    query = (
+        "SELECT symbol, strftime(timestamp, '%Y-%m') AS month, count(*) AS days, "
+        "sum(volume)::BIGINT AS volume, round(max(high) - min(low), 2) AS range "
+        "FROM bars_1d GROUP BY ALL ORDER BY symbol, month"
+    )
+    print(f"\n3. DuckDB over both months: lake.sql({query!r})")
+    _print_frame(lake.sql(query))
+    spreads = lake.sql(
+        "SELECT symbol, round(avg(spread), 4) AS avg_spread, count(*) AS seconds FROM quotes GROUP BY symbol "
+        "ORDER BY symbol"
+    )
+    print("\nbest-quote seconds and average spread per symbol (DuckDB):")
+    _print_frame(spreads)
+    problems = lake.validate()
+    print(f"\nvalidate: {'ok' if not problems else f'{len(problems)} problem(s)'} ({len(inventory)} files)")
+    return 0 if not problems else 1
+
+
+def ls(args: argparse.Namespace) -> int:
+    """Lists the lake's files from their Parquet footers."""
+    inventory = Lake(args.root).inventory()
+    if args.kind:
+        inventory = inventory[inventory["kind"] == args.kind]
+    if args.symbol:
+        inventory = inventory[inventory["symbol"] == args.symbol]
+    if inventory.empty:
+        print(f"no lake files under {Lake(args.root).root}")
+        return 0
+    _print_frame(inventory.drop(columns=["path"]), max_rows=args.max_rows)
+    print(f"{len(inventory)} files, {inventory['rows'].sum():,} rows, {inventory['bytes'].sum() / 1e6:.1f} MB")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ticklake`` command.
+def sql(args: argparse.Namespace) -> int:
+    """Runs a DuckDB query over the lake's views."""
+    _print_frame(Lake(args.root).sql(args.query), max_rows=args.max_rows)
+    return 0
 
-    Example:
-        >>> main(["demo"])
-        0
-    """
+
+def validate(args: argparse.Namespace) -> int:
+    """Checks every file; exit status 1 when a problem is found."""
+    lake = Lake(args.root)
+    problems = lake.validate()
+    for problem in problems:
+        print(problem)
+    files = sum(len(lake.files(kind)) for kind in ("bars/1s", "bars/1m", "bars/1d", "quotes", "trades"))
+    print(f"{len(problems)} problem(s) in {files} lake file(s) under {lake.root}")
+    return 1 if problems else 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description="US market data on your own disk")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="aggregate a built-in offline sample day and print a summary").set_defaults(run=demo)
-    args = parser.parse_args(argv)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--root", default=None, help="lake root (default: $TICKLAKE_ROOT, else data/parquet)")
+        return p
+
+    p = command("demo", "build a two-month offline sample lake and query it")
+    p.add_argument("--trades", type=int, default=400_000, help="sample trades per symbol (default 400000)")
+    p.set_defaults(run=demo)
+    p = command("ls", "list lake files (from Parquet footers)")
+    p.add_argument("--kind", choices=["bars/1s", "bars/1m", "bars/1d", "quotes", "trades"])
+    p.add_argument("--symbol")
+    p.add_argument("--max-rows", type=int, default=200)
+    p.set_defaults(run=ls)
+    p = command("sql", "run a DuckDB query over views bars_1s, bars_1m, bars_1d, quotes")
+    p.add_argument("query")
+    p.add_argument("--max-rows", type=int, default=50)
+    p.set_defaults(run=sql)
+    command("validate", "check every lake file against the spec").set_defaults(run=validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ticklake`` command. Errors print one line and exit with status 2, no traceback.
+
+    Example:
+        >>> main(["ls", "--root", "data/parquet"])
+        0
+    """
+    args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
     except TicklakeError as err:
         print(f"ticklake: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("ticklake: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+__all__ = ["main"]

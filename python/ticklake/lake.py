@@ -458,6 +458,8 @@ class Lake:
         import duckdb
 
         con = duckdb.connect()
+        # Daily bars are labelled at 00:00 UTC: show and group timestamps in UTC whatever the machine's zone.
+        con.execute("SET TimeZone = 'UTC'")
         for view, kind in VIEWS.items():
             if self.files(kind):
                 pattern = str(Path(self.root, kind, "*.parquet")).replace("'", "''")

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ticklake.exceptions import InvalidInputError
+from ticklake.sessions import trading_days
+
 NS = 1_000_000_000
 _EXCHANGES = np.array(list("QDPKZVNJYXUAH"))
 _EXCHANGE_WEIGHTS = np.array([22, 30, 8, 8, 6, 3, 6, 3, 3, 3, 4, 2, 2], dtype=float)
@@ -42,8 +45,10 @@ def _session_times(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
-    days = pd.bdate_range(start, end)
-    return [d.date() for d in days]
+    days = trading_days(start, end)
+    if not days:
+        raise InvalidInputError(f"no NYSE trading day between {start} and {end}")
+    return days
 
 
 def _timestamps(rng: np.random.Generator, days: list[dt.date], n: int, burst: float) -> np.ndarray:
@@ -86,7 +91,7 @@ def sample_trades(
     start_price: float = 170.0,
     tape: str = "C",
 ) -> pa.Table:
-    """Seeded synthetic trades over the weekdays from ``start`` to ``end`` (inclusive; default one day).
+    """Seeded synthetic trades over the NYSE trading days from ``start`` to ``end`` (inclusive; default one day).
 
     Example:
         >>> t = sample_trades("AAPL", n=1000)

@@ -95,6 +95,21 @@ def _schedule(first_year: int, last_year: int) -> pd.DataFrame:
     return schedule
 
 
+def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The NYSE trading days from ``start`` to ``end``, both inclusive.
+
+    Example:
+        >>> trading_days(dt.date(2024, 11, 27), dt.date(2024, 12, 2))
+        [datetime.date(2024, 11, 27), datetime.date(2024, 11, 29), datetime.date(2024, 12, 2)]
+    """
+    if end < start:
+        return []
+    schedule = _schedule(start.year, end.year)
+    index = pd.DatetimeIndex(schedule.index)
+    chosen = index[(index >= pd.Timestamp(start)) & (index <= pd.Timestamp(end))]
+    return [d.date() for d in chosen]
+
+
 def session_windows(session: str, first_ns: int, last_ns: int) -> np.ndarray:
     """Sorted, disjoint ``[start, end)`` windows (UTC ns, shape ``(k, 2)``) of ``session`` on the NYSE sessions
     between two instants.
