@@ -33,7 +33,7 @@ def test_demo_builds_a_lake_and_queries_it(tmp_path: Path) -> None:
     out = done.stdout
     match = re.search(r"(\d+) bars, (\S+) to (\S+)", out)  # the regular-session day read
     assert match is not None, out
-    assert 300 < int(match[1]) <= 390 and match[2] >= "09:30:00" and match[3] <= "15:59:00"
+    assert 200 < int(match[1]) <= 390 and match[2] >= "09:30:00" and match[3] <= "15:59:00"
     assert "validate: ok" in out
     lake = ticklake.Lake(root)
     inventory = lake.inventory()
