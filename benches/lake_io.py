@@ -109,9 +109,9 @@ def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
         "pyarrow": lambda: pq.read_table(
             ours_path, filters=[("timestamp", ">=", lo), ("timestamp", "<", hi)]
         ).to_pandas(),
-        "polars": lambda: pl.scan_parquet(ours_path)
-        .filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi))
-        .collect(),
+        "polars": lambda: (
+            pl.scan_parquet(ours_path).filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi)).collect()
+        ),
     }
     times = {}
     counts = {}
@@ -141,8 +141,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
-    print(f"ticklake {ticklake.__version__}, pyarrow {pa.__version__}, polars {pl.__version__}, "
-          f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus")
+    print(
+        f"ticklake {ticklake.__version__}, pyarrow {pa.__version__}, polars {pl.__version__}, "
+        f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
+    )
     start, end = dt.date(2024, 4, 1), dt.date(2024, 4, 30)
     bars = ticklake.bars(sample_trades("SPY", start, end, n=args.trades, seed=1), interval="1s")
     quotes = ticklake.best_quotes(sample_quotes("SPY", start, end, n=args.quotes, seed=2))

@@ -336,6 +336,9 @@ fn order_error(kind: Kind, row: usize, symbol: &str, ts: i64, previous: i64) -> 
     )
 }
 
+/// A symbol's newest timestamp so far and the row ranges it occupies in the input.
+type SymbolRows = (i64, Vec<(usize, usize)>);
+
 /// One file's worth of incoming rows.
 #[derive(Debug)]
 pub struct Part {
@@ -358,7 +361,7 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
     let ts = timestamps(batch);
     let syms = symbols(batch);
     // symbol -> (last timestamp, row ranges)
-    let mut seen: HashMap<&str, (i64, Vec<(usize, usize)>)> = HashMap::new();
+    let mut seen: HashMap<&str, SymbolRows> = HashMap::new();
     let mut row = 0;
     while row < ts.len() {
         let symbol = syms.value(row);
@@ -530,6 +533,17 @@ pub enum Published {
     Removed,
 }
 
+/// Which lake file: its kind, symbol and period.
+#[derive(Clone, Debug)]
+pub struct LakeFile {
+    /// The kind of file.
+    pub kind: Kind,
+    /// The symbol.
+    pub symbol: String,
+    /// The file's period.
+    pub period: Period,
+}
+
 /// Read → merge → one atomic publish of one lake file. `existing` is the stored file's rows (already read by the
 /// storage layer), checked here before anything is merged into it; `incoming` is one [`Part`]'s rows.
 ///
@@ -538,14 +552,13 @@ pub enum Published {
 /// [`parquet_io::write_atomic`].
 pub fn publish(
     target: &Path,
-    kind: Kind,
-    symbol: &str,
-    period: &Period,
+    file: &LakeFile,
     existing: Option<&RecordBatch>,
     incoming: &RecordBatch,
     replace: Option<(i64, i64)>,
     options: &WriteOptions,
 ) -> Result<Published> {
+    let (kind, symbol, period) = (file.kind, file.symbol.as_str(), &file.period);
     check_symbol(symbol)?;
     check_file_rows(incoming, kind, symbol, period)?;
     let merged = match existing {

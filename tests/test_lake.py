@@ -13,9 +13,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 import ticklake
 import ticklake.sample
+
 from tests.lake_data import daily_bars, minute_bars, ny_grid, quotes_table, trades_table
 
 D = dt.date
@@ -173,7 +173,10 @@ def test_one_row_group_per_new_york_day_for_1s_bars(lake: ticklake.Lake) -> None
 def test_month_boundary_follows_new_york_date(lake: ticklake.Lake) -> None:
     # 2024-01-31 19:30 ET = 2024-02-01 00:30 UTC belongs to January.
     stamps = pd.DatetimeIndex(
-        [pd.Timestamp("2024-01-31 19:30", tz="America/New_York"), pd.Timestamp("2024-02-01 04:00", tz="America/New_York")]
+        [
+            pd.Timestamp("2024-01-31 19:30", tz="America/New_York"),
+            pd.Timestamp("2024-02-01 04:00", tz="America/New_York"),
+        ]
     ).tz_convert("UTC")
     from tests.lake_data import bars_table
 
@@ -186,7 +189,9 @@ def test_month_boundary_follows_new_york_date(lake: ticklake.Lake) -> None:
     assert len(lake.read_bars("AAPL", "1m", "2024-01-01", "2024-01-31")) == 0
 
 
-@pytest.mark.parametrize("day", [D(2024, 3, 8), D(2024, 3, 10), D(2024, 3, 11), D(2024, 11, 1), D(2024, 11, 3), D(2024, 11, 4)])
+@pytest.mark.parametrize(
+    "day", [D(2024, 3, 8), D(2024, 3, 10), D(2024, 3, 11), D(2024, 11, 1), D(2024, 11, 3), D(2024, 11, 4)]
+)
 def test_one_new_york_day_across_dst(lake: ticklake.Lake, day: dt.date) -> None:
     days = [day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)]
     lake.write_bars(minute_bars("SPY", days), "1m")
@@ -219,7 +224,10 @@ def test_early_close_and_holiday(lake: ticklake.Lake) -> None:
     assert len(friday) == 210
     assert friday["timestamp"].iloc[-1].strftime("%H:%M") == "12:59"
     post = lake.read_bars("SPY", "1m", days[2], days[2], tz="America/New_York", session="post")
-    assert (post["timestamp"].iloc[0].strftime("%H:%M"), post["timestamp"].iloc[-1].strftime("%H:%M")) == ("13:00", "16:59")
+    assert (post["timestamp"].iloc[0].strftime("%H:%M"), post["timestamp"].iloc[-1].strftime("%H:%M")) == (
+        "13:00",
+        "16:59",
+    )
     # all = every stored row, trading day or not
     assert len(lake.read_bars("SPY", "1m", days[0], days[2], tz="America/New_York")) == 3 * 960
 
@@ -231,7 +239,9 @@ def test_range_bounds(lake: ticklake.Lake) -> None:
     frame = lake.read_bars("AAPL", "1m", "2024-01-02 09:30", "2024-01-02 09:35", tz=ny)
     assert [t.strftime("%H:%M") for t in frame["timestamp"]] == ["09:30", "09:31", "09:32", "09:33", "09:34"]
     # aware bounds are taken as they are, whatever tz says
-    aware = lake.read_bars("AAPL", "1m", pd.Timestamp("2024-01-02 14:30", tz="UTC"), pd.Timestamp("2024-01-02 14:32", tz="UTC"), tz=ny)
+    aware = lake.read_bars(
+        "AAPL", "1m", pd.Timestamp("2024-01-02 14:30", tz="UTC"), pd.Timestamp("2024-01-02 14:32", tz="UTC"), tz=ny
+    )
     assert len(aware) == 2
     # a bare date as end means through that day; a datetime at midnight does not
     assert len(lake.read_bars("AAPL", "1m", D(2024, 1, 2), D(2024, 1, 2), tz=ny)) == 960
@@ -483,7 +493,9 @@ def test_validate_reports_problems(lake: ticklake.Lake) -> None:
 def test_large_random_month_round_trip(lake: ticklake.Lake) -> None:
     rng = np.random.default_rng(1)
     seconds = np.sort(rng.choice(np.arange(0, 30 * 86400), size=200_000, replace=False))
-    stamps = pd.DatetimeIndex(pd.Timestamp("2024-04-01 04:00", tz="America/New_York").as_unit("ns") + pd.to_timedelta(seconds, unit="s")).tz_convert("UTC")
+    stamps = pd.DatetimeIndex(
+        pd.Timestamp("2024-04-01 04:00", tz="America/New_York").as_unit("ns") + pd.to_timedelta(seconds, unit="s")
+    ).tz_convert("UTC")
     from tests.lake_data import bars_table
 
     table = bars_table("SPY", stamps, vwap=False)

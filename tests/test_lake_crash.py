@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 import ticklake
+
 from tests.lake_data import minute_bars
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,9 @@ def test_sigkill_never_leaves_a_torn_file_or_a_stray_parquet(tmp_path: Path) -> 
             assert acknowledged == -1
         leftovers = list(target.parent.glob("*.tmp"))
         kills_mid_write += bool(leftovers)
-        assert sorted(p.name for p in target.parent.glob("*.parquet")) == (["SPY.2024-01.parquet"] if target.exists() else [])
+        assert sorted(p.name for p in target.parent.glob("*.parquet")) == (
+            ["SPY.2024-01.parquet"] if target.exists() else []
+        )
     assert acknowledged > 0, "the child never finished a write: the kills came too early to test anything"
     # The next write under the lock removes what killed writers left behind.
     ticklake.Lake(root).write_bars(minute_bars("SPY", [D(2024, 1, 2)]).slice(0, 5), "1m")
@@ -147,9 +149,11 @@ def test_a_held_lock_times_out_with_the_holders_pid(tmp_path: Path) -> None:
     lake = ticklake.Lake(tmp_path, lock_timeout=0.2)
     table = minute_bars("SPY", [D(2024, 1, 2)])
     path = tmp_path / "bars/1m/SPY.2024-01.parquet"
-    with ticklake.Lake(tmp_path).storage.lock(path):
-        with pytest.raises(ticklake.LakeLockedError, match=rf"pid {os.getpid()}"):
-            lake.write_bars(table, "1m")
+    with (
+        ticklake.Lake(tmp_path).storage.lock(path),
+        pytest.raises(ticklake.LakeLockedError, match=rf"pid {os.getpid()}"),
+    ):
+        lake.write_bars(table, "1m")
     assert not path.exists()
     lake.write_bars(table, "1m")
     assert path.exists()

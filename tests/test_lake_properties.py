@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import ticklake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import ticklake
 
 NY = "America/New_York"
 ANCHORS = [
@@ -54,7 +53,9 @@ def table_of(batch: list[tuple[str, int, int]]) -> pa.Table:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(writes)
-def test_writes_match_a_dict_reference(sequence: list[tuple[list[tuple[str, int, int]], tuple[int, int] | None]]) -> None:
+def test_writes_match_a_dict_reference(
+    sequence: list[tuple[list[tuple[str, int, int]], tuple[int, int] | None]],
+) -> None:
     reference: dict[tuple[str, int], int] = {}
     with tempfile.TemporaryDirectory() as root:
         lake = ticklake.Lake(Path(root))

@@ -2,13 +2,45 @@ from typing import Any, final
 
 import pyarrow as pa
 
-__all__ = ["DEBUG_BUILD", "BarAggregator", "QuoteSampler", "__version__", "bars", "best_quotes"]
+__all__ = [
+    "DEBUG_BUILD",
+    "BarAggregator",
+    "QuoteSampler",
+    "__version__",
+    "bars",
+    "best_quotes",
+    "check_file_rows",
+    "check_symbol",
+    "lake_partition",
+    "lake_publish",
+    "lake_schema",
+    "period_bounds",
+    "period_of_ns",
+]
 
 __version__: str
 DEBUG_BUILD: bool
 
 def bars(data: Any, interval: str, symbol: str | None, conditions: str, assume_utc: bool) -> pa.Table: ...
 def best_quotes(data: Any, symbol: str | None, assume_utc: bool) -> pa.Table: ...
+def lake_schema(kind: str) -> pa.Schema: ...
+def check_symbol(symbol: str) -> None: ...
+def period_of_ns(ts: int, yearly: bool) -> tuple[str, int, int]: ...
+def period_bounds(key: str, yearly: bool) -> tuple[int, int]: ...
+def lake_partition(data: Any, kind: str, symbol: str | None) -> list[tuple[str, str, pa.Table]]: ...
+def check_file_rows(data: Any, kind: str, symbol: str, period: str) -> None: ...
+def lake_publish(
+    path: str,
+    kind: str,
+    symbol: str,
+    period: str,
+    existing: Any | None,
+    incoming: Any,
+    replace: tuple[int, int] | None,
+    level: int,
+    metadata: dict[str, str],
+    threads: int,
+) -> dict[str, Any]: ...
 
 @final
 class BarAggregator:

@@ -47,7 +47,7 @@ def demo(args: argparse.Namespace) -> int:
         totals["quotes"] += quotes.num_rows
         provenance = {"source": "ticklake.sample", "conditions": "alpaca"}
         for interval in ("1s", "1m", "1d"):
-            written = lake.write_bars(bars(trades, interval=interval), interval, metadata=provenance)  # type: ignore[arg-type]
+            written = lake.write_bars(bars(trades, interval=interval), interval, metadata=provenance)
             totals["files"] += len(written)
         totals["files"] += len(lake.write_quotes(best_quotes(quotes), metadata={"source": "ticklake.sample"}))
     elapsed = time.perf_counter() - started
@@ -58,7 +58,11 @@ def demo(args: argparse.Namespace) -> int:
 
     inventory = lake.inventory()
     print("\n$ ticklake ls   (summary per kind)")
-    _print_frame(inventory.groupby("kind").agg(files=("path", "size"), rows=("rows", "sum"), bytes=("bytes", "sum")).reset_index())
+    _print_frame(
+        inventory.groupby("kind")
+        .agg(files=("path", "size"), rows=("rows", "sum"), bytes=("bytes", "sum"))
+        .reset_index()
+    )
 
     print("\n1. a month read: lake.read_bars('AAPL', '1m', '2024-01-01', '2024-01-31', tz='America/New_York')")
     month = lake.read_bars("AAPL", "1m", "2024-01-01", "2024-01-31", tz="America/New_York")

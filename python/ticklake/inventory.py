@@ -79,9 +79,7 @@ def inventory(lake: Lake) -> pd.DataFrame:
                     "path": str(path),
                 }
             )
-    frame = pd.DataFrame(
-        rows, columns=["kind", "symbol", "period", "rows", "first", "last", "bytes", "path"]
-    )
+    frame = pd.DataFrame(rows, columns=["kind", "symbol", "period", "rows", "first", "last", "bytes", "path"])
     for column in ("first", "last"):
         frame[column] = pd.to_datetime(frame[column].astype("Int64"), unit="ns", utc=True)
     return frame
@@ -136,7 +134,9 @@ def validate(lake: Lake) -> list[Problem]:
                 continue
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
-                    problems.append(Problem(path, "stale temporary file (a killed writer's); the next write removes it"))
+                    problems.append(
+                        Problem(path, "stale temporary file (a killed writer's); the next write removes it")
+                    )
                 continue
             if not path.name.endswith(".parquet") or path.is_dir():
                 problems.append(Problem(path, "not a lake file (only SYMBOL.PERIOD.parquet files belong here)"))

@@ -329,9 +329,7 @@ class Lake:
             ...                session="regular").shape
             (390, 10)
         """
-        return _to_pandas(
-            self.read_bars_arrow(symbols, timeframe, start, end, columns=columns, tz=tz, session=session)
-        )
+        return _to_pandas(self.read_bars_arrow(symbols, timeframe, start, end, columns=columns, tz=tz, session=session))
 
     def read_bars_arrow(
         self,
@@ -573,8 +571,10 @@ def _read_groups(
     groups = []
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(ts_index).statistics
-        if stats is not None and stats.has_min_max and not _overlaps((stats.min_raw, stats.max_raw + 1), lo, hi):
-            continue
+        if stats is not None and stats.has_min_max:
+            first, last = int(stats.min_raw), int(stats.max_raw)  # type: ignore[arg-type]
+            if not _overlaps((first, last + 1), lo, hi):
+                continue
         groups.append(i)
     if not groups:
         return None

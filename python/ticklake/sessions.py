@@ -54,7 +54,7 @@ def to_utc_ns(value: Any, tz: str, *, end: bool = False) -> int:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
         raise InvalidInputError(f"cannot read {value!r} as a date or time: {err}") from err
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise InvalidInputError(f"{value!r} is not a date or time")
     if _is_bare_date(value) and end:
         stamp = stamp + pd.Timedelta(days=1)
@@ -85,7 +85,7 @@ def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
 
 @functools.lru_cache(maxsize=8)
 def _schedule(first_year: int, last_year: int) -> pd.DataFrame:
-    import exchange_calendars as xcals  # imported on first use: it takes ~0.4 s
+    import exchange_calendars as xcals  # type: ignore[import-untyped]  # imported on first use: ~0.4 s
 
     with warnings.catch_warnings():
         # exchange_calendars 4.x still calls Series.values on tz-aware data, which pandas 3.1 deprecates.

@@ -150,11 +150,14 @@ fn lake_publish<'py>(
             })?),
             None => None,
         };
+        let file = lake::LakeFile {
+            kind,
+            symbol: symbol.to_owned(),
+            period,
+        };
         lake::publish(
             &path,
-            kind,
-            symbol,
-            &period,
+            &file,
             existing.as_ref(),
             &incoming,
             replace,
