@@ -24,3 +24,4 @@ test-rust:
 bench:
 	cargo bench --no-default-features --bench kernels
 	python benches/compare.py
+	python benches/lake_io.py
