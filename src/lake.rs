@@ -155,7 +155,7 @@ pub fn check_symbol(symbol: &str) -> Result<()> {
 fn is_price(name: &str) -> bool {
     matches!(
         name,
-        "open" | "high" | "low" | "close" | "price" | "bid_price" | "ask_price" | "vwap"
+        "open" | "high" | "low" | "close" | "price" | "bid_price" | "ask_price"
     )
 }
 

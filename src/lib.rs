@@ -6,6 +6,7 @@
 pub mod bars;
 pub mod conditions;
 pub mod error;
+pub mod json;
 pub mod lake;
 pub mod parquet_io;
 pub mod quotes;

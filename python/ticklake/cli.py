@@ -127,6 +127,31 @@ def validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def import_api_command(args: argparse.Namespace) -> int:
+    """Backfills from Alpaca into the lake."""
+    from ticklake.importer import import_api
+
+    report = import_api(
+        args.kind,
+        args.symbols,
+        args.start,
+        args.end,
+        feed=args.feed,
+        adjustment=args.adjustment,
+        from_trades=args.from_trades,
+        asof=args.asof,
+        root=args.root,
+        workers=args.workers,
+        rate=args.rate,
+        quiet=args.quiet,
+        force=args.force,
+    )
+    print(report.summary())
+    for written in report.files:
+        print(f"  {written.status:9} {written.path} ({written.rows:,} rows)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description="US market data on your own disk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +174,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=50)
     p.set_defaults(run=sql)
     command("validate", "check every lake file against the spec").set_defaults(run=validate)
+    p = command("import-api", "backfill from Alpaca (APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_DATA_URL)")
+    p.add_argument("kind", choices=["1s", "1m", "1d", "quotes", "trades"])
+    p.add_argument("symbols", help="SYMBOL[,SYMBOL...]")
+    p.add_argument("start", help="first New York date, YYYY-MM-DD (inclusive)")
+    p.add_argument("end", help="last New York date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--feed", default="sip", choices=["sip", "iex", "boats", "otc"])
+    p.add_argument("--adjustment", default="raw", help="bars: raw, split, dividend, spin-off, all (comma-joined)")
+    p.add_argument("--from-trades", action="store_true", help="build 1m/1d bars from trades instead")
+    p.add_argument("--asof", default=None, help="symbol-rename date YYYY-MM-DD, or - for as traded")
+    p.add_argument("--workers", type=int, default=4, help="units downloaded concurrently (default 4)")
+    p.add_argument("--rate", type=float, default=200, help="requests per minute (default 200, the free plan)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="download units an earlier run finished again")
+    p.set_defaults(run=import_api_command)
     return parser
 
 
@@ -166,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ticklake: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ticklake: interrupted", file=sys.stderr)
+        print("ticklake: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
 
 

@@ -45,7 +45,30 @@ class LakeLockedError(LakeIOError):
     """Another writer held a lake file's lock for longer than the timeout. The message names the file and pid."""
 
 
+class ApiError(TicklakeError):
+    """The market-data API refused a request or kept failing. The message quotes the API's own ``message``.
+
+    Attributes:
+        status: the HTTP status, when there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """Missing, wrong or insufficient credentials (HTTP 401/403, e.g. a plan without SIP data)."""
+
+
+class RateLimitError(ApiError):
+    """Still rate limited (HTTP 429) after every retry."""
+
+
 __all__ = [
+    "ApiError",
+    "AuthError",
+    "RateLimitError",
     "CorruptFileError",
     "InvalidInputError",
     "LakeFileNotFoundError",

@@ -1,6 +1,7 @@
 //! All pyo3 glue, behind the `python` feature: the `ticklake._core` module. Each function converts its Arrow
 //! input, releases the GIL through [`gil::detached`], calls one core function and converts back.
 
+mod api;
 mod errors;
 mod gil;
 mod kernels;
@@ -16,5 +17,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     kernels::register(m)?;
     lake::register(m)?;
+    api::register(m)?;
     Ok(())
 }
