@@ -16,14 +16,19 @@ from __future__ import annotations
 import warnings
 
 from ticklake import _core
+from ticklake.client import AlpacaClient
 from ticklake.exceptions import (
+    ApiError,
+    AuthError,
     CorruptFileError,
     InvalidInputError,
     LakeFileNotFoundError,
     LakeIOError,
     LakeLockedError,
+    RateLimitError,
     TicklakeError,
 )
+from ticklake.importer import ImportReport, import_api
 from ticklake.inventory import Problem
 from ticklake.kernels import BarAggregator, QuoteSampler, bars, best_quotes
 from ticklake.lake import FileWrite, Lake
@@ -39,9 +44,13 @@ if _core.DEBUG_BUILD:
     )
 
 __all__ = [
+    "AlpacaClient",
+    "ApiError",
+    "AuthError",
     "BarAggregator",
     "CorruptFileError",
     "FileWrite",
+    "ImportReport",
     "InvalidInputError",
     "Lake",
     "LakeFileNotFoundError",
@@ -49,8 +58,10 @@ __all__ = [
     "LakeLockedError",
     "Problem",
     "QuoteSampler",
+    "RateLimitError",
     "TicklakeError",
     "__version__",
     "bars",
     "best_quotes",
+    "import_api",
 ]

@@ -99,6 +99,32 @@ class Stats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+class Secret:
+    """A credential that never shows itself: ``repr``, ``str`` and pickling reveal nothing.
+
+    Example:
+        >>> Secret("abc")
+        Secret('***')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value, for the one place that sends it (a request header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
 def _message(response: httpx.Response) -> str:
     """The API's error message (JSON ``message``, else the text), without anything from the request."""
     try:
@@ -144,7 +170,7 @@ class AlpacaClient:
         if not key_id or not secret_key:
             raise AuthError("no Alpaca credentials: set APCA_API_KEY_ID and APCA_API_SECRET_KEY")
         self.base_url = (base_url or os.environ.get("APCA_API_DATA_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self.__headers = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret_key}
+        self._key_id, self._secret = Secret(key_id), Secret(secret_key)
         self.limiter = RateLimiter(rate, sleep=sleep)
         self.max_retries = max_retries
         self.backoff = backoff
@@ -189,7 +215,8 @@ class AlpacaClient:
             self.limiter.acquire()
             self.stats.add(requests=1)
             try:
-                response = self._http.get(url, params=params, headers=self.__headers)
+                headers = {"APCA-API-KEY-ID": self._key_id.reveal(), "APCA-API-SECRET-KEY": self._secret.reveal()}
+                response = self._http.get(url, params=params, headers=headers)
             except (httpx.TimeoutException, httpx.TransportError) as err:
                 last = f"{type(err).__name__}: {err}"
                 self._sleep(self._retry_delay(attempt))
@@ -272,4 +299,4 @@ class AlpacaClient:
                 return
 
 
-__all__ = ["AlpacaClient", "RateLimiter", "Stats", "rfc3339"]
+__all__ = ["AlpacaClient", "RateLimiter", "Secret", "Stats", "rfc3339"]
