@@ -76,7 +76,10 @@ def encode_quotes(table: pa.Table) -> tuple[np.ndarray, list[str]]:
     of 100 there)."""
     ts = table["timestamp"].cast(pa.int64()).to_numpy()
     stamps = rfc3339_nano(ts)
-    c = {n: table[n].to_pylist() for n in ("bid_price", "bid_size", "ask_price", "ask_size", "bid_exchange", "ask_exchange")}
+    c = {
+        n: table[n].to_pylist()
+        for n in ("bid_price", "bid_size", "ask_price", "ask_size", "bid_exchange", "ask_exchange")
+    }
     cutoff = pd.Timestamp("2025-11-03", tz="America/New_York").value
     items = []
     for i, t in enumerate(stamps):
@@ -158,7 +161,12 @@ class AlpacaServer:
         self.rate_limit = rate_limit
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
-        self.data: dict[str, dict[str, tuple[np.ndarray, list[str]]]] = {"trades": {}, "quotes": {}, "1Min": {}, "1Day": {}}
+        self.data: dict[str, dict[str, tuple[np.ndarray, list[str]]]] = {
+            "trades": {},
+            "quotes": {},
+            "1Min": {},
+            "1Day": {},
+        }
         self.trade_tables = dict(trades or {})
         for symbol, table in self.trade_tables.items():
             self.data["trades"][symbol] = encode_trades(table)

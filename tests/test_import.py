@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 import ticklake
-from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer, Faults
-from tests.reference import ref_bars
 from ticklake.client import AlpacaClient, RateLimiter
 from ticklake.importer import import_api
 from ticklake.sample import sample_quotes, sample_trades
+
+from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer, Faults
+from tests.reference import ref_bars
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -116,7 +116,9 @@ def test_lake_equals_the_kernels_over_the_servers_data(
     assert lake.validate() == []
 
 
-def test_bars_from_the_api_and_from_trades(tmp_path: Path, server: AlpacaServer, data: dict[str, dict[str, pa.Table]]) -> None:
+def test_bars_from_the_api_and_from_trades(
+    tmp_path: Path, server: AlpacaServer, data: dict[str, dict[str, pa.Table]]
+) -> None:
     client = client_for(server)
     api_root, local_root = tmp_path / "api", tmp_path / "local"
     for kind in ("1m", "1d"):
@@ -179,7 +181,10 @@ def test_killed_import_resumes_without_downloading_finished_days(
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
         staging = tmp_path / ".staging"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(staging.rglob("*.parquet"))) + len(list(staging.rglob("*.done"))) < 2:
+        while (
+            time.monotonic() < deadline
+            and len(list(staging.rglob("*.parquet"))) + len(list(staging.rglob("*.done"))) < 2
+        ):
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
@@ -197,7 +202,12 @@ def test_killed_import_resumes_without_downloading_finished_days(
             assert stored.equals(best.cast(stored.schema))
         assert server.count() > requests_first
         total = server.count()
-        assert import_api("quotes", "AAPL,BRK.B", START, END, root=tmp_path, client=client_for(server), quiet=True).requests == 0
+        assert (
+            import_api(
+                "quotes", "AAPL,BRK.B", START, END, root=tmp_path, client=client_for(server), quiet=True
+            ).requests
+            == 0
+        )
         assert server.count() == total
         assert list(tmp_path.rglob("*.tmp")) == []
 
@@ -250,7 +260,9 @@ def test_limiter_spaces_requests_across_threads() -> None:
         RateLimiter(0)
 
 
-def test_the_secret_never_leaks(tmp_path: Path, data: dict[str, dict[str, pa.Table]], caplog: pytest.LogCaptureFixture) -> None:
+def test_the_secret_never_leaks(
+    tmp_path: Path, data: dict[str, dict[str, pa.Table]], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with AlpacaServer(data["trades"], data["quotes"], faults=Faults(p500=0.2, pdrop=0.1, seed=5)) as server:
         client = client_for(server)
@@ -295,7 +307,8 @@ def test_bad_arguments(tmp_path: Path) -> None:
             import_api(args.pop("kind"), args.pop("symbols"), args.pop("start"), args.pop("end"), root=tmp_path, **args)  # type: ignore[arg-type]
     env = {k: v for k, v in os.environ.items() if not k.startswith("APCA_")}
     done = subprocess.run(
-        [sys.executable, "-m", "ticklake.cli", "import-api", "1s", "AAPL", "2024-01-30", "2024-01-30", "--root", str(tmp_path)],
+        [sys.executable, "-m", "ticklake.cli", "import-api", "1s", "AAPL", "2024-01-30", "2024-01-30",
+         "--root", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert done.returncode == 2 and "APCA_API_KEY_ID" in done.stderr and "Traceback" not in done.stderr

@@ -7,10 +7,9 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
+import ticklake
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import ticklake
 from ticklake import _core
 
 
@@ -52,7 +51,10 @@ def test_literal_multi_symbol_trades_tape_a_and_integral_prices() -> None:
     assert token is None
     assert table["symbol"].to_pylist() == ["AAPL", "TSLA"]
     assert table["price"].to_pylist() == [159.07, 833.0]
-    assert table["timestamp"].cast(pa.int64()).to_pylist() == [ns("2022-03-09T05:00:02.183Z"), ns("2022-03-09T05:08:03.035Z")]
+    assert table["timestamp"].cast(pa.int64()).to_pylist() == [
+        ns("2022-03-09T05:00:02.183Z"),
+        ns("2022-03-09T05:08:03.035Z"),
+    ]
     tape_a = (
         '{"trades":{"F":[{"t":"2018-06-04T19:18:17.4392Z","x":"D","p":11.715,"s":5,"c":[" ","I"],"i":442254,"z":"A"},'
         '{"t":"2018-06-04T19:18:18.7453Z","x":"D","p":11.71,"s":200,"c":[" "],"i":442258,"z":"A"}],'
@@ -68,8 +70,10 @@ def test_literal_multi_symbol_trades_tape_a_and_integral_prices() -> None:
 
 def test_literal_quotes_in_round_lots() -> None:
     body = """{"quotes": [
-        {"t": "2022-01-03T09:00:00.028160898Z", "ax": " ", "ap": 0, "as": 0, "bx": "Q", "bp": 177.92, "bs": 4, "c": ["Y"], "z": "C"},
-        {"t": "2022-01-03T09:00:00.028294451Z", "ax": "Q", "ap": 178.8, "as": 4, "bx": "Q", "bp": 177.92, "bs": 4, "c": ["R"], "z": "C"}
+        {"t": "2022-01-03T09:00:00.028160898Z", "ax": " ", "ap": 0, "as": 0, "bx": "Q", "bp": 177.92, "bs": 4,
+         "c": ["Y"], "z": "C"},
+        {"t": "2022-01-03T09:00:00.028294451Z", "ax": "Q", "ap": 178.8, "as": 4, "bx": "Q", "bp": 177.92, "bs": 4,
+         "c": ["R"], "z": "C"}
       ], "symbol": "AAPL", "next_page_token": "QUFQTHwyMDIyLTAxLTAzVDA5OjAwOjAwLjAyODI5NDQ1MVp8MjM3NjQ0Qzg="}"""
     table, _ = parse(body, "quotes", lots=True)
     assert table["bid_size"].to_pylist() == [400, 400]
@@ -89,7 +93,17 @@ def test_literal_bars_single_multi_and_daily_labels() -> None:
     table, token = parse(single, "bars", daily=True)
     assert token is not None
     assert table["timestamp"].cast(pa.int64()).to_pylist() == [ns("2023-09-29T00:00:00Z")]
-    assert table.column_names == ["symbol", "timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
+    assert table.column_names == [
+        "symbol",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "trade_count",
+    ]
     assert table.slice(0, 1).to_pylist()[0]["vwap"] == 171.599691
     multi = """{"bars": {"AAPL": [{"t": "2022-03-09T05:00:00Z", "o": 161.51, "h": 163.41, "l": 159.41, "c": 162.95,
       "v": 88496480, "n": 700291, "vw": 161.942117}], "TSLA": [{"t": "2022-03-09T05:00:00Z", "o": 839, "h": 860.56,
@@ -130,7 +144,7 @@ def test_empty_pages(body: str) -> None:
         '{"trades": {"A": [{"t": "2022-01-03T09:00:00.1234567891Z", "p": 1, "s": 1}]}}',
         '{"trades": [{"t": "2022-01-03T09:00:00Z", "p": 1, "s": 1}]}',
         '{"trades": {}} trailing',
-        '\xff\xfe',
+        "\xff\xfe",
     ],
 )
 def test_malformed_pages_raise_a_typed_error(body: str) -> None:
@@ -160,7 +174,9 @@ trade_items = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(trade_items, st.booleans())
-def test_random_trade_pages_match_json_loads(items: list[tuple[int, int, float, int, list[str], str | None]], multi: bool) -> None:
+def test_random_trade_pages_match_json_loads(
+    items: list[tuple[int, int, float, int, list[str], str | None]], multi: bool
+) -> None:
     records = []
     for i, (t, digits, price, size, conditions, update) in enumerate(items):
         record = {"t": rfc3339(t, digits), "x": "Q", "p": price, "s": size, "c": conditions, "i": i, "z": "C"}

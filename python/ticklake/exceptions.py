@@ -68,11 +68,11 @@ class RateLimitError(ApiError):
 __all__ = [
     "ApiError",
     "AuthError",
-    "RateLimitError",
     "CorruptFileError",
     "InvalidInputError",
     "LakeFileNotFoundError",
     "LakeIOError",
     "LakeLockedError",
+    "RateLimitError",
     "TicklakeError",
 ]

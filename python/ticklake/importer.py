@@ -175,7 +175,9 @@ class _Job:
 class _Fetcher:
     """Downloads one unit and reduces it to what the lake stores."""
 
-    def __init__(self, client: AlpacaClient, kind: str, feed: str, adjustment: str, from_trades: bool, asof: str | None):
+    def __init__(
+        self, client: AlpacaClient, kind: str, feed: str, adjustment: str, from_trades: bool, asof: str | None
+    ):
         self.client, self.kind, self.feed = client, kind, feed
         self.adjustment, self.from_trades, self.asof = adjustment, from_trades, asof
 
