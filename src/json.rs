@@ -1,21 +1,19 @@
 //! Alpaca market-data JSON pages -> Arrow (ALPACA.md §5): the multi-symbol shape
 //! (`{"trades": {"AAPL": [...]}, "next_page_token": ...}`) and the single-symbol shape
 //! (`{"trades": [...], "symbol": "AAPL", ...}`), with `null`, `[]` or missing arrays. Items are appended straight
-//! into column buffers while serde walks the bytes: no intermediate value per row beyond a trade's condition list.
+//! into column buffers by a small JSON scanner specialised for these pages (strings without escapes are borrowed,
+//! unknown keys are skipped, any valid JSON is accepted): no allocation per row.
 //!
 //! Timestamps are RFC-3339 with 0-9 fractional digits (and `Z` or an offset), kept to the nanosecond. Prices may
 //! be integral (`"p": 833`). Quote sizes before 2025-11-03 (New York) are round lots and are converted to shares
 //! when asked (SPEC §3.2). Daily bars (stamped at New York midnight) can be relabelled to the date at 00:00 UTC.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::schema::utc_ns;
@@ -131,18 +129,25 @@ pub fn api_bar_schema() -> SchemaRef {
 /// # Errors
 /// A message describing what is wrong.
 pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
-    let b = text.as_bytes();
-    let bad = || format!("bad RFC-3339 timestamp {text:?}");
-    let num = |range: std::ops::Range<usize>| -> std::result::Result<i64, String> {
-        let mut v = 0i64;
-        for &c in b.get(range).ok_or_else(bad)? {
-            if !c.is_ascii_digit() {
-                return Err(bad());
-            }
-            v = v * 10 + i64::from(c - b'0');
+    parse_timestamp(text.as_bytes()).ok_or_else(|| format!("bad RFC-3339 timestamp {text:?}"))
+}
+
+/// Digits `b[at..at + n]` as a number, or None when one is not a digit.
+#[inline]
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for &c in b.get(at..at + n)? {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
         }
-        Ok(v)
-    };
+        v = v * 10 + i64::from(d);
+    }
+    Some(v)
+}
+
+#[inline]
+fn parse_timestamp(b: &[u8]) -> Option<i64> {
     if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
@@ -150,17 +155,17 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
         || b[13] != b':'
         || b[16] != b':'
     {
-        return Err(bad());
+        return None;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+    let (hour, minute, second) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
     if !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
     {
-        return Err(bad());
+        return None;
     }
     let mut pos = 19;
     let mut nanos = 0i64;
@@ -170,23 +175,23 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
         while pos < b.len() && b[pos].is_ascii_digit() {
             pos += 1;
         }
-        let digits = pos - start;
-        if digits == 0 || digits > 9 {
-            return Err(bad());
+        let count = pos - start;
+        if count == 0 || count > 9 {
+            return None;
         }
-        nanos = num(start..pos)? * 10i64.pow(u32::try_from(9 - digits).map_err(|_| bad())?);
+        nanos = digits(b, start, count)? * POW10_I64[9 - count];
     }
     let offset = match b.get(pos) {
         Some(b'Z' | b'z') if pos + 1 == b.len() => 0,
         Some(&sign @ (b'+' | b'-')) if pos + 6 == b.len() && b[pos + 3] == b':' => {
-            let minutes = num(pos + 1..pos + 3)? * 60 + num(pos + 4..pos + 6)?;
+            let minutes = digits(b, pos + 1, 2)? * 60 + digits(b, pos + 4, 2)?;
             if sign == b'+' {
                 minutes
             } else {
                 -minutes
             }
         }
-        _ => return Err(bad()),
+        _ => return None,
     };
     // Days from the civil date (Howard Hinnant's algorithm), then seconds.
     let y = if month <= 2 { year - 1 } else { year };
@@ -197,95 +202,21 @@ pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset * 60;
-    seconds
-        .checked_mul(1_000_000_000)
-        .and_then(|s| s.checked_add(nanos))
-        .ok_or_else(bad)
+    seconds.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
-/// An integer that may arrive as a JSON float with no fractional part (adjusted volumes).
-struct WholeNumber(i64);
-
-impl<'de> Deserialize<'de> for WholeNumber {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = WholeNumber;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a whole number")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<WholeNumber, E> {
-                i64::try_from(v)
-                    .map(WholeNumber)
-                    .map_err(|_| E::custom(format!("{v} is above the int64 range")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<WholeNumber, E> {
-                Ok(WholeNumber(v))
-            }
-            #[allow(clippy::cast_possible_truncation)]
-            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<WholeNumber, E> {
-                if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18 {
-                    Ok(WholeNumber(v as i64))
-                } else {
-                    Err(E::custom(format!("{v} is not a whole number")))
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-#[derive(Deserialize)]
-struct TradeItem<'a> {
-    #[serde(borrow)]
-    t: Cow<'a, str>,
-    #[serde(borrow, default)]
-    x: Option<Cow<'a, str>>,
-    p: f64,
-    s: WholeNumber,
-    #[serde(default)]
-    i: Option<WholeNumber>,
-    #[serde(borrow, default)]
-    c: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow, default)]
-    z: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    u: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct QuoteItem<'a> {
-    #[serde(borrow)]
-    t: Cow<'a, str>,
-    #[serde(borrow, default)]
-    bx: Option<Cow<'a, str>>,
-    bp: f64,
-    bs: WholeNumber,
-    #[serde(borrow, default)]
-    ax: Option<Cow<'a, str>>,
-    ap: f64,
-    #[serde(rename = "as")]
-    as_: WholeNumber,
-    #[serde(borrow, default)]
-    c: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow, default)]
-    z: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct BarItem<'a> {
-    #[serde(borrow)]
-    t: Cow<'a, str>,
-    o: f64,
-    h: f64,
-    l: f64,
-    c: f64,
-    v: WholeNumber,
-    #[serde(default)]
-    n: Option<WholeNumber>,
-    #[serde(default)]
-    vw: Option<f64>,
-}
+const POW10_I64: [i64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
 
 /// Column buffers the items are appended to.
 struct Columns {
@@ -304,39 +235,25 @@ struct Columns {
 }
 
 impl Columns {
-    fn new(kind: PageKind, options: PageOptions) -> Self {
+    /// Buffers sized for about `rows` items (an estimate from the page size).
+    fn new(kind: PageKind, options: PageOptions, rows: usize) -> Self {
+        let rows = rows.min(1 << 16);
+        let strings = || StringBuilder::with_capacity(rows, rows * 2);
         Self {
             kind,
             options,
-            symbols: StringBuilder::new(),
+            symbols: StringBuilder::with_capacity(rows, rows * 5),
             pending: 0,
-            ts: Vec::new(),
-            f: Default::default(),
-            i: Default::default(),
-            nullable_i: Vec::new(),
-            nullable_f: Vec::new(),
-            s: [
-                StringBuilder::new(),
-                StringBuilder::new(),
-                StringBuilder::new(),
-            ],
-            conditions: ListBuilder::new(StringBuilder::new()),
-        }
-    }
-
-    fn timestamp<E: de::Error>(text: &str) -> std::result::Result<i64, E> {
-        parse_rfc3339(text).map_err(E::custom)
-    }
-
-    fn push_conditions(&mut self, c: Option<Vec<Cow<'_, str>>>) {
-        match c {
-            Some(codes) => {
-                for code in codes {
-                    self.conditions.values().append_value(code);
-                }
-                self.conditions.append(true);
-            }
-            None => self.conditions.append(false),
+            ts: Vec::with_capacity(rows),
+            f: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            i: std::array::from_fn(|_| Vec::with_capacity(rows)),
+            nullable_i: Vec::with_capacity(rows),
+            nullable_f: Vec::with_capacity(rows),
+            s: [strings(), strings(), strings()],
+            conditions: ListBuilder::with_capacity(
+                StringBuilder::with_capacity(rows * 2, rows * 2),
+                rows,
+            ),
         }
     }
 
@@ -345,72 +262,6 @@ impl Columns {
             Some(s) => self.symbols.append_value(s),
             None => self.pending += 1,
         }
-    }
-
-    fn push_trade<E: de::Error>(
-        &mut self,
-        item: TradeItem<'_>,
-        symbol: Option<&str>,
-    ) -> std::result::Result<(), E> {
-        self.ts.push(Self::timestamp(&item.t)?);
-        self.push_symbol(symbol);
-        self.f[0].push(item.p);
-        self.i[0].push(item.s.0);
-        self.s[0].append_option(item.x);
-        self.nullable_i.push(item.i.map(|v| v.0));
-        self.push_conditions(item.c);
-        self.s[1].append_option(item.z);
-        self.s[2].append_option(item.u);
-        Ok(())
-    }
-
-    fn push_quote<E: de::Error>(
-        &mut self,
-        item: QuoteItem<'_>,
-        symbol: Option<&str>,
-    ) -> std::result::Result<(), E> {
-        let ts = Self::timestamp(&item.t)?;
-        let lots = if self.options.lots_to_shares && ts < SHARES_SINCE_NS {
-            100
-        } else {
-            1
-        };
-        let size = |v: i64| {
-            v.checked_mul(lots)
-                .ok_or_else(|| E::custom(format!("quote size {v} overflows int64")))
-        };
-        self.ts.push(ts);
-        self.push_symbol(symbol);
-        self.f[0].push(item.bp);
-        self.i[0].push(size(item.bs.0)?);
-        self.f[1].push(item.ap);
-        self.i[1].push(size(item.as_.0)?);
-        self.s[0].append_option(item.bx);
-        self.s[1].append_option(item.ax);
-        self.push_conditions(item.c);
-        self.s[2].append_option(item.z);
-        Ok(())
-    }
-
-    fn push_bar<E: de::Error>(
-        &mut self,
-        item: BarItem<'_>,
-        symbol: Option<&str>,
-    ) -> std::result::Result<(), E> {
-        let mut ts = Self::timestamp(&item.t)?;
-        if self.options.daily_labels {
-            ts = date_label(ny_date(ts));
-        }
-        self.ts.push(ts);
-        self.push_symbol(symbol);
-        self.f[0].push(item.o);
-        self.f[1].push(item.h);
-        self.f[2].push(item.l);
-        self.f[3].push(item.c);
-        self.i[0].push(item.v.0);
-        self.nullable_f.push(item.vw);
-        self.nullable_i.push(item.n.map(|v| v.0));
-        Ok(())
     }
 
     fn finish(mut self, single_symbol: Option<&str>) -> Result<RecordBatch> {
@@ -481,146 +332,556 @@ impl Columns {
     }
 }
 
-/// Appends one array of items (or nothing, for `null`).
-struct Items<'c> {
-    columns: &'c mut Columns,
-    symbol: Option<&'c str>,
+type Scan<T> = std::result::Result<T, String>;
+
+/// Nesting limit for skipped values, so hostile input cannot exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
+/// Exact powers of ten as f64 (all up to 1e22 are exact).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A `&str` view of bytes already checked to be ASCII.
+fn ascii_str(raw: &[u8]) -> &str {
+    debug_assert!(raw.is_ascii());
+    // SAFETY: the caller saw every byte below 0x80, and ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(raw) }
 }
 
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
+/// A JSON reader over the page's bytes, specialised for market-data pages.
+struct Scanner<'a> {
+    b: &'a [u8],
+    pos: usize,
 }
 
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of items or null")
-    }
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> std::result::Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        match self.columns.kind {
-            PageKind::Trades => {
-                while let Some(item) = seq.next_element::<TradeItem<'de>>()? {
-                    self.columns.push_trade(item, self.symbol)?;
-                }
-            }
-            PageKind::Quotes => {
-                while let Some(item) = seq.next_element::<QuoteItem<'de>>()? {
-                    self.columns.push_quote(item, self.symbol)?;
-                }
-            }
-            PageKind::Bars => {
-                while let Some(item) = seq.next_element::<BarItem<'de>>()? {
-                    self.columns.push_bar(item, self.symbol)?;
-                }
-            }
-        }
-        Ok(())
-    }
+/// A JSON number as read: an exact integer when it has no fraction or exponent.
+enum Number {
+    Int(i64),
+    Float(f64),
 }
 
-/// The data value: a map of symbol -> items (multi), an array of items (single), or null.
-struct Data<'c> {
-    columns: &'c mut Columns,
-}
+impl<'a> Scanner<'a> {
+    #[cold]
+    #[inline(never)]
+    fn fail<T>(&self, what: &str) -> Scan<T> {
+        Err(format!("{what} at byte {}", self.pos))
+    }
 
-impl<'de> DeserializeSeed<'de> for Data<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Data<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map of symbol to items, an array of items, or null")
-    }
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<(), A::Error> {
-        Items {
-            columns: self.columns,
-            symbol: None,
-        }
-        .visit_seq(seq)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while let Some(symbol) = map.next_key::<Cow<'de, str>>()? {
-            map.next_value_seed(Items {
-                columns: self.columns,
-                symbol: Some(&symbol),
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// The page object.
-struct PageVisitor<'c> {
-    columns: &'c mut Columns,
-}
-
-#[derive(Default)]
-struct PageMeta {
-    symbol: Option<String>,
-    token: Option<String>,
-}
-
-impl<'de> Visitor<'de> for PageVisitor<'_> {
-    type Value = PageMeta;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a market-data page object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<PageMeta, A::Error> {
-        let mut meta = PageMeta::default();
-        let key_name = self.columns.kind.key();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == key_name {
-                map.next_value_seed(Data {
-                    columns: self.columns,
-                })?;
-            } else if key == "next_page_token" {
-                meta.token = map
-                    .next_value::<Option<String>>()?
-                    .filter(|t| !t.is_empty());
-            } else if key == "symbol" {
-                meta.symbol = map.next_value::<Option<String>>()?;
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.pos += 1;
             } else {
-                map.next_value::<IgnoredAny>()?;
+                return Some(c);
             }
         }
-        Ok(meta)
+        None
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> Scan<()> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            self.expected(c)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expected(&self, c: u8) -> Scan<()> {
+        self.fail(&format!("expected '{}'", c as char))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Scan<()> {
+        if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.fail("invalid literal")
+        }
+    }
+
+    /// `null` if next (consumed), else false.
+    fn null(&mut self) -> Scan<bool> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    #[inline]
+    fn string(&mut self) -> Scan<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let bytes = self.b;
+        let mut high = 0u8;
+        // A local index and a slice iterator keep the hot loop in registers.
+        for (offset, &c) in bytes[start..].iter().enumerate() {
+            if c == b'"' {
+                let raw = &bytes[start..start + offset];
+                self.pos = start + offset + 1;
+                // ASCII needs no UTF-8 validation pass; anything else is validated.
+                let text = if high < 0x80 {
+                    ascii_str(raw)
+                } else {
+                    std::str::from_utf8(raw).or_else(|_| self.fail("invalid UTF-8 in a string"))?
+                };
+                return Ok(Cow::Borrowed(text));
+            }
+            if c == b'\\' {
+                self.pos = start + offset;
+                return self.escaped_string(start).map(Cow::Owned);
+            }
+            if c < 0x20 {
+                self.pos = start + offset;
+                return self.fail("control character in a string");
+            }
+            high |= c;
+        }
+        self.pos = bytes.len();
+        self.fail("unterminated string")
+    }
+
+    fn escaped_string(&mut self, start: usize) -> Scan<String> {
+        let mut out = String::from(
+            std::str::from_utf8(&self.b[start..self.pos])
+                .or_else(|_| self.fail("invalid UTF-8 in a string"))?,
+        );
+        loop {
+            let run = self.pos;
+            while let Some(&c) = self.b.get(self.pos) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(
+                std::str::from_utf8(&self.b[run..self.pos])
+                    .or_else(|_| self.fail("invalid UTF-8 in a string"))?,
+            );
+            match self.b.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let Some(&e) = self.b.get(self.pos) else {
+                        return self.fail("unterminated escape");
+                    };
+                    self.pos += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let high = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&high) {
+                                self.literal(b"\\u")?;
+                                let low = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return self.fail("invalid surrogate pair");
+                                }
+                                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                            } else {
+                                high
+                            };
+                            match char::from_u32(code) {
+                                Some(c) => out.push(c),
+                                None => return self.fail("invalid \\u escape"),
+                            }
+                        }
+                        _ => return self.fail("invalid escape"),
+                    }
+                }
+                Some(_) => return self.fail("control character in a string"),
+                None => return self.fail("unterminated string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Scan<u32> {
+        let digits = self
+            .b
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| format!("short \\u escape at byte {}", self.pos))?;
+        let text = std::str::from_utf8(digits)
+            .map_err(|_| format!("bad \\u escape at byte {}", self.pos))?;
+        let value = u32::from_str_radix(text, 16)
+            .map_err(|_| format!("bad \\u escape at byte {}", self.pos))?;
+        self.pos += 4;
+        Ok(value)
+    }
+
+    fn number(&mut self) -> Scan<Number> {
+        self.peek();
+        let start = self.pos;
+        let negative = self.b.get(self.pos) == Some(&b'-');
+        if negative {
+            self.pos += 1;
+        }
+        // Fast path: up to 19 digits with an optional fraction and no exponent.
+        let (mut mantissa, mut digits, mut fraction) = (0u64, 0u32, 0u32);
+        let mut seen_dot = false;
+        while let Some(&c) = self.b.get(self.pos) {
+            match c {
+                b'0'..=b'9' if digits < 19 => {
+                    mantissa = mantissa * 10 + u64::from(c - b'0');
+                    digits += 1;
+                    fraction += u32::from(seen_dot);
+                    self.pos += 1;
+                }
+                b'.' if !seen_dot => {
+                    seen_dot = true;
+                    self.pos += 1;
+                }
+                b'0'..=b'9' | b'e' | b'E' | b'+' | b'-' | b'.' => return self.slow_number(start),
+                _ => break,
+            }
+        }
+        if digits == 0 || (seen_dot && fraction == 0) {
+            return self.fail("bad number");
+        }
+        if !seen_dot {
+            if let Ok(v) = i64::try_from(mantissa) {
+                return Ok(Number::Int(if negative { -v } else { v }));
+            }
+            return self.slow_number(start);
+        }
+        // Clinger's fast path: an exact mantissa below 2^53 divided by an exact power of ten <= 1e22 is
+        // correctly rounded by IEEE division.
+        if mantissa < (1 << 53) && fraction <= 22 {
+            #[allow(clippy::cast_precision_loss)]
+            let value = mantissa as f64 / POW10[fraction as usize];
+            return Ok(Number::Float(if negative { -value } else { value }));
+        }
+        self.slow_number(start)
+    }
+
+    fn slow_number(&mut self, start: usize) -> Scan<Number> {
+        self.pos = start;
+        let mut integral = true;
+        while let Some(&c) = self.b.get(self.pos) {
+            match c {
+                b'0'..=b'9' | b'-' | b'+' => self.pos += 1,
+                b'.' | b'e' | b'E' => {
+                    integral = false;
+                    self.pos += 1;
+                }
+                _ => break,
+            }
+        }
+        let text = ascii_str(&self.b[start..self.pos]);
+        if integral {
+            if let Ok(v) = text.parse::<i64>() {
+                return Ok(Number::Int(v));
+            }
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Number::Float(v)),
+            _ => self.fail(&format!("bad number {text:?}")),
+        }
+    }
+
+    fn float(&mut self) -> Scan<f64> {
+        #[allow(clippy::cast_precision_loss)]
+        match self.number()? {
+            Number::Int(v) => Ok(v as f64),
+            Number::Float(v) => Ok(v),
+        }
+    }
+
+    /// An integer; a float is accepted when it is whole (adjusted volumes).
+    fn whole(&mut self) -> Scan<i64> {
+        match self.number()? {
+            Number::Int(v) => Ok(v),
+            #[allow(clippy::cast_possible_truncation)]
+            Number::Float(v) if v.fract() == 0.0 && v.abs() < 9.0e18 => Ok(v as i64),
+            Number::Float(v) => self.fail(&format!("{v} is not a whole number")),
+        }
+    }
+
+    /// An RFC-3339 timestamp string as UTC nanoseconds.
+    fn timestamp(&mut self) -> Scan<i64> {
+        // Fast path: the closing quote within the longest RFC-3339 form, no escapes: parse the bytes in place.
+        if self.peek() == Some(b'"') {
+            let start = self.pos + 1;
+            let window = &self.b[start..self.b.len().min(start + 36)];
+            if let Some(len) = window.iter().position(|&c| c == b'"' || c == b'\\') {
+                if window[len] == b'"' {
+                    if let Some(ts) = parse_timestamp(&window[..len]) {
+                        self.pos = start + len + 1;
+                        return Ok(ts);
+                    }
+                }
+            }
+        }
+        let text = self.string()?;
+        parse_timestamp(text.as_bytes())
+            .ok_or_else(|| format!("bad RFC-3339 timestamp {text:?} before byte {}", self.pos))
+    }
+
+    fn opt_string(&mut self) -> Scan<Option<Cow<'a, str>>> {
+        if self.null()? {
+            Ok(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+
+    fn skip(&mut self, depth: usize) -> Scan<()> {
+        if depth > MAX_DEPTH {
+            return self.fail("nesting too deep");
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => self.object(|s, _| s.skip(depth + 1)),
+            Some(b'[') => self.array(|s| s.skip(depth + 1)),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(_) => self.number().map(|_| ()),
+            None => self.fail("unexpected end"),
+        }
+    }
+
+    fn object(&mut self, mut field: impl FnMut(&mut Self, Cow<'a, str>) -> Scan<()>) -> Scan<()> {
+        self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            field(self, key)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.expect(b'}');
+        }
+    }
+
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.expect(b']');
+        }
+    }
+}
+
+fn missing(what: &str, key: &str, pos: usize) -> String {
+    format!("{what} without \"{key}\" ending at byte {pos}")
+}
+
+impl Columns {
+    /// Appends the condition codes of one item (`null` = no list).
+    fn conditions(&mut self, scan: &mut Scanner<'_>) -> Scan<bool> {
+        if scan.null()? {
+            return Ok(false);
+        }
+        let values = self.conditions.values();
+        scan.array(|s| {
+            let code = s.string()?;
+            values.append_value(code);
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
+    fn trade(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        let (mut t, mut p, mut size, mut id) = (None, None, None, None);
+        let (mut x, mut z, mut u, mut has_c) = (None, None, None, false);
+        scan.object(|s, key| {
+            match key.as_ref() {
+                "t" => t = Some(s.timestamp()?),
+                "p" => p = Some(s.float()?),
+                "s" => size = Some(s.whole()?),
+                "i" => id = if s.null()? { None } else { Some(s.whole()?) },
+                "x" => x = s.opt_string()?,
+                "z" => z = s.opt_string()?,
+                "u" => u = s.opt_string()?,
+                "c" => has_c = self.conditions(s)?,
+                _ => s.skip(0)?,
+            }
+            Ok(())
+        })?;
+        let end = scan.pos;
+        self.ts.push(t.ok_or_else(|| missing("trade", "t", end))?);
+        self.f[0].push(p.ok_or_else(|| missing("trade", "p", end))?);
+        self.i[0].push(size.ok_or_else(|| missing("trade", "s", end))?);
+        self.push_symbol(symbol);
+        self.s[0].append_option(x);
+        self.nullable_i.push(id);
+        self.conditions.append(has_c);
+        self.s[1].append_option(z);
+        self.s[2].append_option(u);
+        Ok(())
+    }
+
+    fn quote(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        let (mut t, mut bp, mut ap, mut bs, mut as_) = (None, None, None, None, None);
+        let (mut bx, mut ax, mut z, mut has_c) = (None, None, None, false);
+        scan.object(|s, key| {
+            match key.as_ref() {
+                "t" => t = Some(s.timestamp()?),
+                "bp" => bp = Some(s.float()?),
+                "ap" => ap = Some(s.float()?),
+                "bs" => bs = Some(s.whole()?),
+                "as" => as_ = Some(s.whole()?),
+                "bx" => bx = s.opt_string()?,
+                "ax" => ax = s.opt_string()?,
+                "z" => z = s.opt_string()?,
+                "c" => has_c = self.conditions(s)?,
+                _ => s.skip(0)?,
+            }
+            Ok(())
+        })?;
+        let end = scan.pos;
+        let ts = t.ok_or_else(|| missing("quote", "t", end))?;
+        let lots = if self.options.lots_to_shares && ts < SHARES_SINCE_NS {
+            100
+        } else {
+            1
+        };
+        let size = |v: Option<i64>, key: &str| -> Scan<i64> {
+            let v = v.ok_or_else(|| missing("quote", key, end))?;
+            v.checked_mul(lots)
+                .ok_or_else(|| format!("quote size {v} overflows int64 at byte {end}"))
+        };
+        self.ts.push(ts);
+        self.f[0].push(bp.ok_or_else(|| missing("quote", "bp", end))?);
+        self.i[0].push(size(bs, "bs")?);
+        self.f[1].push(ap.ok_or_else(|| missing("quote", "ap", end))?);
+        self.i[1].push(size(as_, "as")?);
+        self.push_symbol(symbol);
+        self.s[0].append_option(bx);
+        self.s[1].append_option(ax);
+        self.conditions.append(has_c);
+        self.s[2].append_option(z);
+        Ok(())
+    }
+
+    fn bar(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        let mut t = None;
+        let mut ohlc = [None; 4];
+        let (mut v, mut n, mut vw) = (None, None, None);
+        scan.object(|s, key| {
+            match key.as_ref() {
+                "t" => t = Some(s.timestamp()?),
+                "o" => ohlc[0] = Some(s.float()?),
+                "h" => ohlc[1] = Some(s.float()?),
+                "l" => ohlc[2] = Some(s.float()?),
+                "c" => ohlc[3] = Some(s.float()?),
+                "v" => v = Some(s.whole()?),
+                "n" => n = if s.null()? { None } else { Some(s.whole()?) },
+                "vw" => vw = if s.null()? { None } else { Some(s.float()?) },
+                _ => s.skip(0)?,
+            }
+            Ok(())
+        })?;
+        let end = scan.pos;
+        let mut ts = t.ok_or_else(|| missing("bar", "t", end))?;
+        if self.options.daily_labels {
+            ts = date_label(ny_date(ts));
+        }
+        let mut values = [0.0; 4];
+        for (slot, (value, key)) in values.iter_mut().zip(ohlc.iter().zip(["o", "h", "l", "c"])) {
+            *slot = value.ok_or_else(|| missing("bar", key, end))?;
+        }
+        self.ts.push(ts);
+        for (column, value) in self.f.iter_mut().zip(values) {
+            column.push(value);
+        }
+        self.i[0].push(v.ok_or_else(|| missing("bar", "v", end))?);
+        self.nullable_f.push(vw);
+        self.nullable_i.push(n);
+        self.push_symbol(symbol);
+        Ok(())
+    }
+
+    /// One array of items (or `null`) for `symbol` (None: the single-symbol shape, filled in at the end).
+    fn items(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        if scan.null()? {
+            return Ok(());
+        }
+        scan.array(|s| match self.kind {
+            PageKind::Trades => self.trade(s, symbol),
+            PageKind::Quotes => self.quote(s, symbol),
+            PageKind::Bars => self.bar(s, symbol),
+        })
     }
 }
 
 /// Parses one page of `kind` from its JSON bytes.
 ///
 /// # Errors
-/// [`Error::InvalidValue`] (column `page`) describing the JSON problem and its position.
+/// [`Error::InvalidArgument`] describing the JSON problem and its byte offset.
 pub fn parse_page(bytes: &[u8], kind: PageKind, options: PageOptions) -> Result<Page> {
-    let mut columns = Columns::new(kind, options);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let meta = de
-        .deserialize_map(PageVisitor {
-            columns: &mut columns,
-        })
-        .and_then(|meta| de.end().map(|()| meta))
-        .map_err(|e| Error::InvalidArgument(format!("malformed {} page: {e}", kind.key())))?;
+    let mut columns = Columns::new(kind, options, bytes.len() / 64);
+    let mut scan = Scanner { b: bytes, pos: 0 };
+    let (mut token, mut single_symbol) = (None, None);
+    let mut walk = |scan: &mut Scanner<'_>| -> Scan<()> {
+        scan.object(|s, key| {
+            if key == kind.key() {
+                match s.peek() {
+                    // Multi-symbol shape: symbol -> items.
+                    Some(b'{') => s.object(|s, symbol| columns.items(s, Some(&symbol))),
+                    // Single-symbol shape, or null.
+                    _ => columns.items(s, None),
+                }
+            } else if key == "next_page_token" {
+                token = s
+                    .opt_string()?
+                    .map(Cow::into_owned)
+                    .filter(|t| !t.is_empty());
+                Ok(())
+            } else if key == "symbol" {
+                single_symbol = s.opt_string()?.map(Cow::into_owned);
+                Ok(())
+            } else {
+                s.skip(0)
+            }
+        })?;
+        if scan.peek().is_some() {
+            return scan.fail("trailing characters");
+        }
+        Ok(())
+    };
     // A page without the data key is an empty page (ALPACA.md §5.1).
-    let batch = columns.finish(meta.symbol.as_deref())?;
+    walk(&mut scan)
+        .map_err(|e| Error::InvalidArgument(format!("malformed {} page: {e}", kind.key())))?;
+    let batch = columns.finish(single_symbol.as_deref())?;
     Ok(Page {
         batch,
-        next_page_token: meta.token,
+        next_page_token: token,
     })
 }
 

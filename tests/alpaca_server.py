@@ -284,7 +284,8 @@ class AlpacaServer:
                 raw = (body if isinstance(body, str) else json.dumps(body)).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                reset = int(time.time()) + 1
+                # The quota resets at a whole second; after a 429, at least a second from now.
+                reset = int(time.time()) + (2 if status == 429 else 1)
                 self.send_header("X-RateLimit-Limit", str(server.rate_limit))
                 self.send_header("X-RateLimit-Remaining", str(server.rate_limit - 1))
                 self.send_header("X-RateLimit-Reset", str(reset))

@@ -237,8 +237,8 @@ def test_rate_limit_reset_is_honoured(data: dict[str, dict[str, pa.Table]]) -> N
         client = client_for(server, sleep=waits.append)
         tables = list(client.pages("trades", "AAPL", 0, 2**62, feed="sip"))
         assert sum(t.num_rows for t, _ in tables) == data["trades"]["AAPL"].num_rows
-    # The 429 said "reset at the next whole second": the next request waited for it (not a fixed sleep).
-    assert max(waits) > 0.2
+    # The 429 said "the quota resets in 1-2 s": the next request waited for that (not a fixed short sleep).
+    assert max(waits) > 0.9
 
 
 def test_limiter_spaces_requests_across_threads() -> None:
