@@ -28,9 +28,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.alpaca_server import encode_trades  # noqa: E402
 from ticklake import _core  # noqa: E402
 from ticklake.sample import sample_trades  # noqa: E402
+
+from tests.alpaca_server import encode_trades  # noqa: E402
 
 
 def best(fn, repeat):  # type: ignore[no-untyped-def]
