@@ -25,3 +25,4 @@ bench:
 	cargo bench --no-default-features --bench kernels
 	python benches/compare.py
 	python benches/lake_io.py
+	python benches/import_api.py
