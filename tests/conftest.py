@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -35,6 +37,24 @@ def _normalize(row: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A loopback PostgreSQL server for the session. Skips only when none can be started here; CI sets
+    TICKLAKE_REQUIRE_POSTGRES=1 so that it fails instead."""
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer()
+    try:
+        url = server.start()
+    except RuntimeError as err:
+        server.stop()
+        if os.environ.get("TICKLAKE_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but could not start: {err}")
+        pytest.skip(f"no PostgreSQL server could be started: {err}")
+    yield url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

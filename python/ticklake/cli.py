@@ -152,6 +152,34 @@ def import_api_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_command(args: argparse.Namespace) -> int:
+    """Exports a database's bars and quotes tables into the lake and verifies the row counts."""
+    from ticklake.exporter import export_to_parquet
+
+    if not args.all and not args.symbol:
+        print("ticklake: error: give --all or --symbol SYMBOL", file=sys.stderr)
+        return 2
+    if args.year is not None and not args.symbol:
+        print("ticklake: error: --year needs --symbol (or drop it to export everything)", file=sys.stderr)
+        return 2
+    tables = {}
+    for item in args.table or []:
+        kind, _, name = item.partition("=")
+        if not name:
+            print(f"ticklake: error: --table takes KIND=NAME, got {item!r}", file=sys.stderr)
+            return 2
+        tables[kind] = name
+    report = export_to_parquet(
+        args.db, symbol=args.symbol, year=args.year, root=args.root, tables=tables, epoch_unit=args.epoch_unit
+    )
+    print(report.table())
+    for table, rows in report.source_rows.items():
+        print(f"{table}: {rows:,} rows read")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description="US market data on your own disk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +216,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="download units an earlier run finished again")
     p.set_defaults(run=import_api_command)
+    p = command("export-to-parquet", "export bars/quotes tables from SQLite or PostgreSQL into the lake")
+    p.add_argument("--db", required=True, help="sqlite:///path.db or postgresql://user@host:port/db")
+    p.add_argument("--all", action="store_true", help="every symbol")
+    p.add_argument("--symbol", help="one symbol")
+    p.add_argument("--year", type=int, help="only this year (New York dates; with --symbol)")
+    p.add_argument("--table", action="append", metavar="KIND=NAME", help="e.g. bars_1m=minute_bars (repeatable)")
+    p.add_argument("--epoch-unit", choices=["s", "ms", "us", "ns"], help="unit of integer timestamps")
+    p.set_defaults(run=export_command)
     return parser
 
 

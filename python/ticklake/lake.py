@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -483,6 +483,31 @@ class Lake:
         finally:
             con.close()
         return frame
+
+    def replay(
+        self,
+        symbols: str | Iterable[str],
+        timeframe: str,
+        start: Any = None,
+        end: Any = None,
+        *,
+        tz: str = "UTC",
+        batch_rows: int = 65_536,
+    ) -> Iterator[pa.RecordBatch]:
+        """Yields the bars (``"1s"``, ``"1m"``, ``"1d"``) or ``"quotes"`` of several symbols as one stream of
+        Arrow record batches ordered by timestamp, ties broken by symbol, for backtests.
+
+        Memory stays bounded by about one row group (a New York day of 1s bars) per symbol, however long the
+        range. Bounds as in :meth:`read_bars`.
+
+        Example:
+            >>> for batch in lake.replay(["AAPL", "MSFT"], "1m", "2024-01-02", "2024-03-28"):
+            ...     for row in batch.to_pandas().itertuples():
+            ...         strategy.on_bar(row)
+        """
+        from ticklake.replay import replay
+
+        return replay(self, symbols, timeframe, start, end, tz=tz, batch_rows=batch_rows)
 
     # ----------------------------------------------------------------------------------------------- checks
 

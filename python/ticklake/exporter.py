@@ -1,0 +1,370 @@
+"""Moving an existing database into the lake (the design's migration phase 2, SPEC §7).
+
+Tables are read with the Arrow-native ADBC drivers (SQLite, PostgreSQL; TimescaleDB speaks the same protocol) as a
+stream of record batches, so memory stays bounded by one batch plus one lake file's rows however large the table.
+Rows are read ordered by symbol and time, split into lake files by the lake's period rule, written through the
+lake's validated atomic writes, and every file's row count is checked against the rows read from the source.
+
+Example:
+    >>> from ticklake.exporter import export_to_parquet
+    >>> report = export_to_parquet("sqlite:///market.db", symbol="AAPL", year=2024, root="data/parquet")
+    >>> print(report.table())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ticklake import _core, layout
+from ticklake.exceptions import InvalidInputError, LakeFileNotFoundError, TicklakeError
+from ticklake.lake import Lake
+
+DEFAULT_TABLES: dict[str, str] = {"bars/1s": "bars_1s", "bars/1m": "bars_1m", "bars/1d": "bars_1d", "quotes": "quotes"}
+KIND_NAMES: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
+EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class ExportError(TicklakeError):
+    """The export could not run (bad URL, missing database or table) or its verification failed."""
+
+
+@dataclass
+class FileCheck:
+    """One lake file after the export: rows read from the source for it and rows in the file."""
+
+    kind: str
+    symbol: str
+    period: str
+    source_rows: int
+    file_rows: int
+
+    @property
+    def ok(self) -> bool:
+        return self.source_rows == self.file_rows
+
+
+@dataclass
+class ExportReport:
+    """What an export read, wrote and checked. ``notes`` lists assumptions (naive timestamps taken as UTC,
+    ignored columns, ...)."""
+
+    files: list[FileCheck] = field(default_factory=list)
+    source_rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.files)
+
+    def table(self) -> str:
+        """The verification table: one line per file."""
+        lines = [f"{'kind':8} {'symbol':10} {'period':8} {'source':>10} {'file':>10}  check"]
+        for f in self.files:
+            check = "ok" if f.ok else "MISMATCH"
+            lines.append(f"{f.kind:8} {f.symbol:10} {f.period:8} {f.source_rows:>10,} {f.file_rows:>10,}  {check}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ connections
+
+
+@dataclass
+class _Source:
+    dialect: str  # "sqlite" or "postgresql"
+    connection: Any
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+
+def _connect(url: str) -> _Source:
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.is_file():
+            raise LakeFileNotFoundError(f"no SQLite database at {path}")
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise ExportError(f"{path} is not a SQLite database")
+        import adbc_driver_sqlite.dbapi as sqlite
+
+        return _Source("sqlite", sqlite.connect(f"file:{path.resolve()}?mode=ro"))
+    if url.startswith(("postgresql://", "postgres://")):
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as postgresql
+
+        try:
+            return _Source("postgresql", postgresql.connect(url))
+        except adbc_driver_manager.Error as err:
+            raise ExportError(f"cannot connect to PostgreSQL: {_clean(str(err), url)}") from None
+    raise ExportError(f"unsupported database URL {_clean(url, url)!r}: use sqlite:///path.db or postgresql://...")
+
+
+def _clean(text: str, url: str) -> str:
+    """Removes a password that a URL may carry from a message."""
+    match = re.match(r"^[a-z]+://[^:/@]+:([^@]+)@", url)
+    if match:
+        text = text.replace(match[1], "***")
+    return text
+
+
+def _query(
+    source: _Source, sql: str, params: tuple[Any, ...] = (), batch_rows: int = 262_144
+) -> Iterator[pa.RecordBatch]:
+    cursor = source.connection.cursor()
+    try:
+        if source.dialect == "sqlite":
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
+        cursor.execute(sql, params or None)
+        reader = cursor.fetch_record_batch()
+        yield from reader
+    finally:
+        cursor.close()
+
+
+def _scalar(source: _Source, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    cursor = source.connection.cursor()
+    try:
+        cursor.execute(sql, params or None)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    finally:
+        cursor.close()
+
+
+def _quote(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise InvalidInputError(f"invalid table name {name!r}: letters, digits and _ (optionally schema.table)")
+    return ".".join(f'"{part}"' for part in name.split("."))
+
+
+def _table_exists(source: _Source, name: str) -> bool:
+    if source.dialect == "sqlite":
+        found = _scalar(
+            source, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)
+        )
+        return bool(found)
+    return _scalar(source, "SELECT to_regclass($1)::text", (name,)) is not None
+
+
+def _columns(source: _Source, name: str) -> list[str]:
+    cursor = source.connection.cursor()
+    try:
+        cursor.execute(f"SELECT * FROM {_quote(name)} LIMIT 0")
+        return list(cursor.fetch_arrow_table().column_names)
+    finally:
+        cursor.close()
+
+
+# ------------------------------------------------------------------------------------------------ timestamps
+
+
+def _epoch_unit(values: np.ndarray) -> str:
+    """s / ms / us / ns from the magnitude of epoch integers (dates 1973-2200 are unambiguous)."""
+    probe = np.abs(values[:1000]).max(initial=0)
+    if probe < 10**11:
+        return "s"
+    if probe < 10**14:
+        return "ms"
+    if probe < 10**17:
+        return "us"
+    return "ns"
+
+
+def _timestamps(column: Any, epoch_unit: str | None, notes: set[str]) -> pa.Array:  # type: ignore[type-arg]
+    """A source timestamp column as timestamp[ns, UTC], whatever form the database kept it in."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is None:
+            notes.add("naive timestamps were taken as UTC")
+            return array.cast(pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
+        return array.cast(pa.timestamp("ns", tz="UTC"))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        values = array.to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(kind):
+            if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+                raise InvalidInputError("timestamp column holds non-integer epoch values")
+            values = values.astype(np.int64)
+        unit = epoch_unit or _epoch_unit(values)
+        notes.add(f"integer timestamps read as epoch {unit}" + ("" if epoch_unit else " (detected from magnitude)"))
+        scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+        return pa.array(values.astype(np.int64) * scale, pa.timestamp("ns", tz="UTC"))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pd.Series(array.to_numpy(zero_copy_only=False))
+        try:
+            parsed = pd.to_datetime(text, format="ISO8601")
+        except (ValueError, TypeError) as err:
+            raise InvalidInputError(f"timestamp text is not ISO 8601: {err}") from None
+        if parsed.dt.tz is None:
+            notes.add("timestamp text without an offset was taken as UTC")
+            parsed = parsed.dt.tz_localize("UTC")
+        return pa.array(parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), pa.timestamp("ns", tz="UTC"))
+    raise InvalidInputError(f"cannot read timestamps of type {kind}")
+
+
+# ------------------------------------------------------------------------------------------------ the export
+
+
+def _tables_for(options: Mapping[str, str] | None) -> dict[str, str]:
+    tables = dict(DEFAULT_TABLES)
+    for key, name in (options or {}).items():
+        kind = KIND_NAMES.get(key, key)
+        if kind not in DEFAULT_TABLES:
+            raise InvalidInputError(f"unknown kind {key!r} in --table: use bars_1s, bars_1m, bars_1d or quotes")
+        _quote(name)
+        tables[kind] = name
+    return tables
+
+
+def export_to_parquet(
+    db: str,
+    *,
+    symbol: str | None = None,
+    year: int | None = None,
+    root: str | os.PathLike[str] | None = None,
+    tables: Mapping[str, str] | None = None,
+    epoch_unit: str | None = None,
+    batch_rows: int = 262_144,
+) -> ExportReport:
+    """Exports bars and quotes tables from SQLite or PostgreSQL into the lake and verifies the row counts.
+
+    Args:
+        db: ``sqlite:///path.db`` or ``postgresql://user@host:port/dbname``.
+        symbol: only this symbol (filtered by the database); default: every symbol (``--all``).
+        year: only rows whose lake period falls in this year (the New York date's year; daily bars: the label's).
+        root: the lake root (default ``$TICKLAKE_ROOT``, else ``data/parquet``).
+        tables: other table names, e.g. ``{"bars_1m": "minute_bars"}``; default tables that are absent are skipped.
+        epoch_unit: ``s``, ``ms``, ``us`` or ``ns`` for integer timestamps (default: detected from magnitude).
+        batch_rows: rows per batch read from the database.
+
+    Returns:
+        An :class:`ExportReport`; ``report.ok`` is False when a file's rows differ from the source's.
+
+    Raises:
+        ExportError: bad URL, unreachable database, no table to export, a count mismatch with the source.
+        LakeFileNotFoundError: the SQLite file does not exist.
+        InvalidInputError: bad arguments, or rows the lake rejects (duplicate timestamps, bad prices: the
+            message names the column and row).
+
+    Example:
+        >>> export_to_parquet("sqlite:///market.db", root="lake").ok
+        True
+    """
+    if symbol is not None:
+        layout.check_symbol(symbol)
+    if epoch_unit is not None and epoch_unit not in EPOCH_UNITS:
+        raise InvalidInputError(f"epoch unit {epoch_unit!r}: use s, ms, us or ns")
+    chosen = _tables_for(tables)
+    explicit = {KIND_NAMES.get(k, k) for k in (tables or {})}
+    lake = Lake(root)
+    report = ExportReport()
+    source = _connect(db)
+    try:
+        found_any = False
+        for kind, name in chosen.items():
+            if not _table_exists(source, name):
+                if kind in explicit:
+                    raise ExportError(f"table {name!r} not found in the database")
+                continue
+            found_any = True
+            _export_table(source, lake, kind, name, symbol, year, epoch_unit, batch_rows, report)
+        if not found_any:
+            raise ExportError(f"none of the tables {', '.join(chosen.values())} is in the database (use --table)")
+    finally:
+        source.close()
+    if not report.ok:
+        bad = [f for f in report.files if not f.ok]
+        raise ExportError(f"row counts differ from the source for {len(bad)} file(s):\n{report.table()}")
+    return report
+
+
+def _export_table(
+    source: _Source,
+    lake: Lake,
+    kind: str,
+    name: str,
+    symbol: str | None,
+    year: int | None,
+    epoch_unit: str | None,
+    batch_rows: int,
+    report: ExportReport,
+) -> None:
+    schema = _core.lake_schema(kind)
+    columns = _columns(source, name)
+    missing = [f.name for f in schema if f.name not in columns and not f.nullable and f.name != "symbol"]
+    if "symbol" not in columns:
+        missing.insert(0, "symbol")
+    if "timestamp" not in columns:
+        missing.insert(0, "timestamp")
+    if missing:
+        raise ExportError(
+            f"table {name!r} lacks column(s) {', '.join(dict.fromkeys(missing))} (has {', '.join(columns)})"
+        )
+    used = [f.name for f in schema if f.name in columns]
+    extra = [c for c in columns if c not in used]
+    notes: set[str] = set()
+    if extra:
+        notes.add(f"ignored column(s) {', '.join(extra)}")
+    absent = [f.name for f in schema if f.name not in columns]
+    if absent:
+        notes.add(f"absent optional column(s) {', '.join(absent)} written as nulls")
+    where, params = "", cast(tuple[Any, ...], ())
+    if symbol is not None:
+        where = " WHERE symbol = ?" if source.dialect == "sqlite" else " WHERE symbol = $1"
+        params = (symbol,)
+    select = ", ".join(_quote(c) for c in used)
+    sql = f"SELECT {select} FROM {_quote(name)}{where} ORDER BY symbol, timestamp"
+    counts: dict[tuple[str, str], int] = {}
+    read = 0
+    carry: tuple[str, str, pa.Table] | None = None
+    metadata = {"source": f"database export ({source.dialect})", "source_table": name}
+
+    def flush(part: tuple[str, str, pa.Table]) -> None:
+        sym, period, table = part
+        if year is not None and not period.startswith(str(year)):
+            return
+        if kind == "quotes":
+            lake.write_quotes(table, symbol=sym, metadata=metadata)
+        else:
+            lake.write_bars(table, kind.split("/")[1], symbol=sym, metadata=metadata)  # type: ignore[arg-type]
+        counts[(sym, period)] = counts.get((sym, period), 0) + table.num_rows
+
+    for batch in _query(source, sql, params, batch_rows):
+        if batch.num_rows == 0:
+            continue
+        read += batch.num_rows
+        index = batch.schema.get_field_index("timestamp")
+        batch = batch.set_column(index, "timestamp", _timestamps(batch.column(index), epoch_unit, notes))
+        parts = _core.lake_partition(batch, kind, None)
+        if carry is not None:
+            if parts and (parts[0][0], parts[0][1]) == carry[:2]:
+                parts[0] = (carry[0], carry[1], pa.concat_tables([carry[2], parts[0][2]], promote_options="permissive"))
+            else:
+                flush(carry)
+        carry = parts.pop() if parts else None
+        for part in parts:
+            flush(part)
+    if carry is not None:
+        flush(carry)
+    report.source_rows[name] = read
+    total = _scalar(source, f"SELECT count(*) FROM {_quote(name)}{where}", params)
+    if int(total) != read:
+        raise ExportError(f"read {read:,} rows from {name!r} but it holds {int(total):,}")
+    report.notes.extend(f"{name}: {note}" for note in sorted(notes))
+    for (sym, period), rows in sorted(counts.items()):
+        path = layout.file_path(lake.root, kind, sym, period)
+        file_rows = pq.read_metadata(path).num_rows if path.exists() else 0
+        report.files.append(FileCheck(kind, sym, period, rows, file_rows))
