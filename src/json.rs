@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
@@ -130,6 +130,59 @@ pub fn api_bar_schema() -> SchemaRef {
 /// A message describing what is wrong.
 pub fn parse_rfc3339(text: &str) -> std::result::Result<i64, String> {
     parse_timestamp(text.as_bytes()).ok_or_else(|| format!("bad RFC-3339 timestamp {text:?}"))
+}
+
+/// Parses timestamps stored as text by databases and `pandas.to_sql`: `YYYY-MM-DD[ T]HH:MM:SS[.f]` with an optional
+/// `Z` or `±HH:MM` offset, or a bare date. Text without an offset is taken as UTC; the flag says whether any was.
+///
+/// # Errors
+/// [`Error::InvalidValue`] naming the first row that is not such a timestamp (nulls included).
+pub fn text_timestamps(
+    values: &arrow_array::StringArray,
+    column: &str,
+) -> Result<(TimestampNanosecondArray, bool)> {
+    let mut out = Vec::with_capacity(values.len());
+    let mut naive = false;
+    for row in 0..values.len() {
+        let bad = || {
+            Error::invalid(
+                column,
+                row as u64,
+                format!(
+                    "{:?} is not an ISO 8601 timestamp",
+                    values.is_valid(row).then(|| values.value(row))
+                ),
+            )
+        };
+        if values.is_null(row) {
+            return Err(bad());
+        }
+        let text = values.value(row).as_bytes();
+        let ts = if let Some(ts) = parse_timestamp(text) {
+            ts
+        } else {
+            // No offset (or a bare date): read as UTC.
+            let mut padded = [0u8; 40];
+            let with_zone: &[u8] = if text.len() == 10 && text.len() + 10 <= padded.len() {
+                padded[..10].copy_from_slice(text);
+                padded[10..20].copy_from_slice(b"T00:00:00Z");
+                &padded[..20]
+            } else if text.len() < padded.len() {
+                padded[..text.len()].copy_from_slice(text);
+                padded[text.len()] = b'Z';
+                &padded[..=text.len()]
+            } else {
+                return Err(bad());
+            };
+            naive = true;
+            parse_timestamp(with_zone).ok_or_else(bad)?
+        };
+        out.push(ts);
+    }
+    Ok((
+        TimestampNanosecondArray::from(out).with_timezone("UTC"),
+        naive,
+    ))
 }
 
 /// Digits `b[at..at + n]` as a number, or None when one is not a digit.

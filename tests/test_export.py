@@ -57,8 +57,10 @@ def make_sqlite(path: Path, frames: dict[str, pd.DataFrame]) -> None:
     con.close()
 
 
-def assert_lake_matches(lake: ticklake.Lake, frames: dict[str, pd.DataFrame]) -> None:
+def assert_lake_matches(lake: ticklake.Lake, frames: dict[str, pd.DataFrame], only: tuple[str, ...] = ()) -> None:
     for table, timeframe in (("bars_1m", "1m"), ("bars_1s", "1s"), ("bars_1d", "1d"), ("quotes", None)):
+        if only and table not in only:
+            continue
         source = frames[table].sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
         symbols = list(dict.fromkeys(source["symbol"]))
         got = lake.read_quotes(symbols) if timeframe is None else lake.read_bars(symbols, timeframe)  # type: ignore[arg-type]
@@ -96,6 +98,23 @@ def test_sqlite_export_all_forms_and_verify(tmp_path: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lake").rglob("*.parquet")}
     assert export_to_parquet(f"sqlite:///{db}", root=tmp_path / "lake").ok
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "lake").rglob("*.parquet")} == before
+
+
+@pytest.mark.parametrize("order", ["time-major", "shuffled"])
+def test_any_row_order_in_the_source(tmp_path: Path, order: str) -> None:
+    frame = source_frames()["bars_1m"]
+    if order == "time-major":
+        frame = frame.sort_values(["timestamp", "symbol"], kind="stable")
+    else:
+        frame = frame.sample(frac=1.0, random_state=1)
+    db = tmp_path / "market.db"
+    con = sqlite3.connect(db)
+    frame.to_sql("bars_1m", con, index=False)
+    con.close()
+    report = export_to_parquet(f"sqlite:///{db}", root=tmp_path / "lake", batch_rows=500)
+    assert report.ok and report.source_rows == {"bars_1m": len(frame)}
+    assert ("ORDER BY" in "\n".join(report.notes)) == (order == "shuffled")
+    assert_lake_matches(ticklake.Lake(tmp_path / "lake"), source_frames(), only=("bars_1m",))
 
 
 def test_symbol_and_year(tmp_path: Path) -> None:

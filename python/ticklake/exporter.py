@@ -1,9 +1,12 @@
 """Moving an existing database into the lake (the design's migration phase 2, SPEC §7).
 
 Tables are read with the Arrow-native ADBC drivers (SQLite, PostgreSQL; TimescaleDB speaks the same protocol) as a
-stream of record batches, so memory stays bounded by one batch plus one lake file's rows however large the table.
-Rows are read ordered by symbol and time, split into lake files by the lake's period rule, written through the
-lake's validated atomic writes, and every file's row count is checked against the rows read from the source.
+stream of record batches. Rows are read in the table's own order when each symbol's rows already come in time
+order (symbol-major or time-major tables), else again with ``ORDER BY symbol, timestamp``; they are split into lake
+files by the lake's period rule and buffered until a symbol moves on to its next period (or the buffers pass
+``MAX_BUFFERED_ROWS``, when the largest is written early and later rows merge into it), so memory stays bounded
+however large the table. Writes go through the lake's validated atomic writes, and every file's row count is
+checked against the rows read from the source.
 
 Example:
     >>> from ticklake.exporter import export_to_parquet
@@ -33,6 +36,8 @@ from ticklake.lake import Lake
 DEFAULT_TABLES: dict[str, str] = {"bars/1s": "bars_1s", "bars/1m": "bars_1m", "bars/1d": "bars_1d", "quotes": "quotes"}
 KIND_NAMES: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
 EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+# Rows buffered across files before the largest buffer is written early (about 1 GB of 1s bars at most).
+MAX_BUFFERED_ROWS = 8_000_000
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -203,6 +208,14 @@ def _timestamps(column: Any, epoch_unit: str | None, notes: set[str]) -> pa.Arra
         scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
         return pa.array(values.astype(np.int64) * scale, pa.timestamp("ns", tz="UTC"))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            parsed_table, naive = _core.parse_timestamp_text(pa.table({"timestamp": array}))
+        except InvalidInputError:
+            pass  # not the usual ISO forms: let pandas try every format it knows
+        else:
+            if naive:
+                notes.add("timestamp text without an offset was taken as UTC")
+            return parsed_table["timestamp"].combine_chunks()
         text = pd.Series(array.to_numpy(zero_copy_only=False))
         try:
             parsed = pd.to_datetime(text, format="ISO8601")
@@ -326,39 +339,71 @@ def _export_table(
         where = " WHERE symbol = ?" if source.dialect == "sqlite" else " WHERE symbol = $1"
         params = (symbol,)
     select = ", ".join(_quote(c) for c in used)
-    sql = f"SELECT {select} FROM {_quote(name)}{where} ORDER BY symbol, timestamp"
-    counts: dict[tuple[str, str], int] = {}
-    read = 0
-    carry: tuple[str, str, pa.Table] | None = None
     metadata = {"source": f"database export ({source.dialect})", "source_table": name}
 
-    def flush(part: tuple[str, str, pa.Table]) -> None:
-        sym, period, table = part
+    def write(sym: str, period: str, tables: list[pa.Table], counts: dict[tuple[str, str], int]) -> None:
         if year is not None and not period.startswith(str(year)):
             return
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         if kind == "quotes":
             lake.write_quotes(table, symbol=sym, metadata=metadata)
         else:
             lake.write_bars(table, kind.split("/")[1], symbol=sym, metadata=metadata)  # type: ignore[arg-type]
         counts[(sym, period)] = counts.get((sym, period), 0) + table.num_rows
 
-    for batch in _query(source, sql, params, batch_rows):
-        if batch.num_rows == 0:
-            continue
-        read += batch.num_rows
-        index = batch.schema.get_field_index("timestamp")
-        batch = batch.set_column(index, "timestamp", _timestamps(batch.column(index), epoch_unit, notes))
-        parts = _core.lake_partition(batch, kind, None)
-        if carry is not None:
-            if parts and (parts[0][0], parts[0][1]) == carry[:2]:
-                parts[0] = (carry[0], carry[1], pa.concat_tables([carry[2], parts[0][2]], promote_options="permissive"))
-            else:
-                flush(carry)
-        carry = parts.pop() if parts else None
-        for part in parts:
-            flush(part)
-    if carry is not None:
-        flush(carry)
+    def stream(ordered: bool) -> tuple[int, dict[tuple[str, str], int]] | None:
+        """Reads the table once; None when rows of a symbol are out of time order (then read again, ordered)."""
+        order = " ORDER BY symbol, timestamp" if ordered else ""
+        counts: dict[tuple[str, str], int] = {}
+        buffers: dict[tuple[str, str], list[pa.Table]] = {}
+        buffered = 0
+        last: dict[str, int] = {}
+        read = 0
+        for batch in _query(source, f"SELECT {select} FROM {_quote(name)}{where}{order}", params, batch_rows):
+            if batch.num_rows == 0:
+                continue
+            read += batch.num_rows
+            index = batch.schema.get_field_index("timestamp")
+            batch = batch.set_column(index, "timestamp", _timestamps(batch.column(index), epoch_unit, notes))
+            try:
+                parts = _core.lake_partition(batch, kind, None)
+            except InvalidInputError as err:
+                if not ordered and err.column == "timestamp":
+                    return None
+                raise
+            for sym, period, table in parts:
+                first = int(table["timestamp"][0].cast(pa.int64()).as_py())
+                if sym in last and (first < last[sym] or (first == last[sym] and kind != "trades")):
+                    if not ordered:
+                        return None
+                    raise InvalidInputError(
+                        f"duplicate timestamp for symbol {sym} in table {name!r}", column="timestamp"
+                    )
+                last[sym] = int(table["timestamp"][-1].cast(pa.int64()).as_py())
+                # Earlier periods of this symbol are complete: rows come in time order per symbol.
+                for key in [k for k in buffers if k[0] == sym and k[1] != period]:
+                    rows = buffers.pop(key)
+                    buffered -= sum(t.num_rows for t in rows)
+                    write(*key, rows, counts)
+                buffers.setdefault((sym, period), []).append(table)
+                buffered += table.num_rows
+            while buffered > MAX_BUFFERED_ROWS:
+                # Bounded memory: write the largest buffer now; a later write of the same file merges into it.
+                key = max(buffers, key=lambda k: sum(t.num_rows for t in buffers[k]))
+                rows = buffers.pop(key)
+                buffered -= sum(t.num_rows for t in rows)
+                write(*key, rows, counts)
+        for key, rows in sorted(buffers.items()):
+            write(*key, rows, counts)
+        return read, counts
+
+    result = stream(ordered=False)
+    if result is None:
+        notes.add("rows were not in time order per symbol: read again with ORDER BY symbol, timestamp")
+        result = stream(ordered=True)
+    if result is None:  # pragma: no cover - an ordered read never asks for another
+        raise ExportError(f"could not read {name!r} in time order")
+    read, counts = result
     report.source_rows[name] = read
     total = _scalar(source, f"SELECT count(*) FROM {_quote(name)}{where}", params)
     if int(total) != read:

@@ -5,7 +5,9 @@ use pyo3::prelude::*;
 use super::errors::IntoPyResult;
 use super::gil::detached;
 use super::kernels::table;
-use crate::json::{parse_page as parse, PageKind, PageOptions};
+use crate::json::{parse_page as parse, text_timestamps, PageKind, PageOptions};
+use arrow_array::RecordBatch;
+use pyo3_arrow::input::AnyRecordBatch;
 
 /// Parses one market-data page; returns `(table, next_page_token)`.
 #[pyfunction]
@@ -26,8 +28,46 @@ fn parse_page<'py>(
     Ok((table(py, page.batch)?, page.next_page_token))
 }
 
+/// Text timestamps (database exports) -> a one-column table `timestamp` (ns, UTC) and whether any lacked an offset.
+#[pyfunction]
+fn parse_timestamp_text<'py>(
+    py: Python<'py>,
+    data: AnyRecordBatch,
+) -> PyResult<(Bound<'py, PyAny>, bool)> {
+    let reader = data.into_reader()?;
+    let batches: Vec<RecordBatch> = reader
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
+    let (ts, naive) = detached(py, || -> crate::error::Result<_> {
+        let mut parts = Vec::new();
+        let mut naive = false;
+        for batch in &batches {
+            let column = crate::schema::required(batch, "timestamp")?;
+            let strings = crate::schema::strings(column, "timestamp")?;
+            let (ts, n) = text_timestamps(&strings, "timestamp")?;
+            naive |= n;
+            parts.push(ts);
+        }
+        let refs: Vec<&dyn arrow_array::Array> =
+            parts.iter().map(|a| a as &dyn arrow_array::Array).collect();
+        let joined = if refs.is_empty() {
+            std::sync::Arc::new(
+                arrow_array::TimestampNanosecondArray::from(Vec::<i64>::new()).with_timezone("UTC"),
+            ) as arrow_array::ArrayRef
+        } else {
+            arrow_select::concat::concat(&refs)?
+        };
+        Ok((joined, naive))
+    })
+    .py_err(py)?;
+    let batch = RecordBatch::try_from_iter(vec![("timestamp", ts)])
+        .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
+    Ok((table(py, batch)?, naive))
+}
+
 /// Adds the API functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_page, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_timestamp_text, m)?)?;
     Ok(())
 }
