@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -38,6 +40,7 @@ KIND_NAMES: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_
 EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
 # Rows buffered across files before the largest buffer is written early (about 1 GB of 1s bars at most).
 MAX_BUFFERED_ROWS = 8_000_000
+WRITES_IN_FLIGHT = 4
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -341,15 +344,27 @@ def _export_table(
     select = ", ".join(_quote(c) for c in used)
     metadata = {"source": f"database export ({source.dialect})", "source_table": name}
 
+    # Files are written on two threads while the next batches are read (the Rust writer releases the GIL); at
+    # most WRITES_IN_FLIGHT tables wait, so memory stays bounded.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ticklake-export")
+    inflight: deque[Future[object]] = deque()
+
+    def publish(sym: str, table: pa.Table) -> object:
+        if kind == "quotes":
+            return lake.write_quotes(table, symbol=sym, metadata=metadata)
+        return lake.write_bars(table, kind.split("/")[1], symbol=sym, metadata=metadata)  # type: ignore[arg-type]
+
+    def drain(limit: int) -> None:
+        while len(inflight) > limit:
+            inflight.popleft().result()
+
     def write(sym: str, period: str, tables: list[pa.Table], counts: dict[tuple[str, str], int]) -> None:
         if year is not None and not period.startswith(str(year)):
             return
         table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-        if kind == "quotes":
-            lake.write_quotes(table, symbol=sym, metadata=metadata)
-        else:
-            lake.write_bars(table, kind.split("/")[1], symbol=sym, metadata=metadata)  # type: ignore[arg-type]
+        inflight.append(pool.submit(publish, sym, table))
         counts[(sym, period)] = counts.get((sym, period), 0) + table.num_rows
+        drain(WRITES_IN_FLIGHT)
 
     def stream(ordered: bool) -> tuple[int, dict[tuple[str, str], int]] | None:
         """Reads the table once; None when rows of a symbol are out of time order (then read again, ordered)."""
@@ -395,12 +410,19 @@ def _export_table(
                 write(*key, rows, counts)
         for key, rows in sorted(buffers.items()):
             write(*key, rows, counts)
+        drain(0)
         return read, counts
 
-    result = stream(ordered=False)
-    if result is None:
-        notes.add("rows were not in time order per symbol: read again with ORDER BY symbol, timestamp")
-        result = stream(ordered=True)
+    try:
+        result = stream(ordered=False)
+        drain(0)
+        if result is None:
+            notes.add("rows were not in time order per symbol: read again with ORDER BY symbol, timestamp")
+            result = stream(ordered=True)
+    finally:
+        for future in inflight:
+            future.cancel()
+        pool.shutdown(wait=True)
     if result is None:  # pragma: no cover - an ordered read never asks for another
         raise ExportError(f"could not read {name!r} in time order")
     read, counts = result
