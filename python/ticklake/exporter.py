@@ -38,9 +38,9 @@ from ticklake.lake import Lake
 DEFAULT_TABLES: dict[str, str] = {"bars/1s": "bars_1s", "bars/1m": "bars_1m", "bars/1d": "bars_1d", "quotes": "quotes"}
 KIND_NAMES: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
 EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
-# Rows buffered across files before the largest buffer is written early (about 1 GB of 1s bars at most).
-MAX_BUFFERED_ROWS = 8_000_000
-WRITES_IN_FLIGHT = 4
+# Rows buffered across files before the largest buffer is written early (about 200 MB of bars).
+MAX_BUFFERED_ROWS = 2_000_000
+WRITES_IN_FLIGHT = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -286,6 +286,8 @@ def export_to_parquet(
     chosen = _tables_for(tables)
     explicit = {KIND_NAMES.get(k, k) for k in (tables or {})}
     lake = Lake(root)
+    # Files are encoded on the export's own writer threads: one encoding thread each keeps memory down.
+    lake.storage.threads = 1
     report = ExportReport()
     source = _connect(db)
     try:
@@ -374,7 +376,10 @@ def _export_table(
         buffered = 0
         last: dict[str, int] = {}
         read = 0
-        for batch in _query(source, f"SELECT {select} FROM {_quote(name)}{where}{order}", params, batch_rows):
+        seen: dict[str, int] = {}  # symbol -> number of the last batch it appeared in
+        for number, batch in enumerate(
+            _query(source, f"SELECT {select} FROM {_quote(name)}{where}{order}", params, batch_rows)
+        ):
             if batch.num_rows == 0:
                 continue
             read += batch.num_rows
@@ -395,13 +400,21 @@ def _export_table(
                         f"duplicate timestamp for symbol {sym} in table {name!r}", column="timestamp"
                     )
                 last[sym] = int(table["timestamp"][-1].cast(pa.int64()).as_py())
+                seen[sym] = number
                 # Earlier periods of this symbol are complete: rows come in time order per symbol.
                 for key in [k for k in buffers if k[0] == sym and k[1] != period]:
                     rows = buffers.pop(key)
                     buffered -= sum(t.num_rows for t in rows)
                     write(*key, rows, counts)
-                buffers.setdefault((sym, period), []).append(table)
+                # A copy, so the buffer does not keep the whole batch it was sliced from alive.
+                buffers.setdefault((sym, period), []).append(table.take(np.arange(table.num_rows)))
                 buffered += table.num_rows
+            # Symbols absent from the last two batches are probably done (symbol-major tables): write them now.
+            # If one comes back after all, its next write merges into the file.
+            for key in [k for k in buffers if seen[k[0]] < number - 1]:
+                rows = buffers.pop(key)
+                buffered -= sum(t.num_rows for t in rows)
+                write(*key, rows, counts)
             while buffered > MAX_BUFFERED_ROWS:
                 # Bounded memory: write the largest buffer now; a later write of the same file merges into it.
                 key = max(buffers, key=lambda k: sum(t.num_rows for t in buffers[k]))
