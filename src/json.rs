@@ -461,6 +461,7 @@ impl<'a> Scanner<'a> {
         self.fail(&format!("expected '{}'", c as char))
     }
 
+    #[inline]
     fn literal(&mut self, word: &[u8]) -> Scan<()> {
         if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
@@ -471,6 +472,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `null` if next (consumed), else false.
+    #[inline]
     fn null(&mut self) -> Scan<bool> {
         if self.peek() == Some(b'n') {
             self.literal(b"null")?;
@@ -589,6 +591,7 @@ impl<'a> Scanner<'a> {
         Ok(value)
     }
 
+    #[inline]
     fn number(&mut self) -> Scan<Number> {
         self.peek();
         let start = self.pos;
@@ -659,6 +662,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn float(&mut self) -> Scan<f64> {
         #[allow(clippy::cast_precision_loss)]
         match self.number()? {
@@ -668,6 +672,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An integer; a float is accepted when it is whole (adjusted volumes).
+    #[inline]
     fn whole(&mut self) -> Scan<i64> {
         match self.number()? {
             Number::Int(v) => Ok(v),
@@ -678,6 +683,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An RFC-3339 timestamp string as UTC nanoseconds.
+    #[inline]
     fn timestamp(&mut self) -> Scan<i64> {
         // Fast path: the closing quote within the longest RFC-3339 form, no escapes: parse the bytes in place.
         if self.peek() == Some(b'"') {
@@ -697,6 +703,7 @@ impl<'a> Scanner<'a> {
             .ok_or_else(|| format!("bad RFC-3339 timestamp {text:?} before byte {}", self.pos))
     }
 
+    #[inline]
     fn opt_string(&mut self) -> Scan<Option<Cow<'a, str>>> {
         if self.null()? {
             Ok(None)
@@ -721,6 +728,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn object(&mut self, mut field: impl FnMut(&mut Self, Cow<'a, str>) -> Scan<()>) -> Scan<()> {
         self.expect(b'{')?;
         if self.eat(b'}') {
@@ -737,6 +745,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn array(&mut self, mut item: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
         self.expect(b'[')?;
         if self.eat(b']') {
@@ -758,6 +767,7 @@ fn missing(what: &str, key: &str, pos: usize) -> String {
 
 impl Columns {
     /// Appends the condition codes of one item (`null` = no list).
+    #[inline]
     fn conditions(&mut self, scan: &mut Scanner<'_>) -> Scan<bool> {
         if scan.null()? {
             return Ok(false);

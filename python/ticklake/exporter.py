@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import Any, cast
 
 import numpy as np
@@ -41,6 +43,7 @@ EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
 # Rows buffered across files before the largest buffer is written early (about 200 MB of bars).
 MAX_BUFFERED_ROWS = 2_000_000
 WRITES_IN_FLIGHT = 2
+PREFETCH = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -131,13 +134,49 @@ def _clean(text: str, url: str) -> str:
 def _query(
     source: _Source, sql: str, params: tuple[Any, ...] = (), batch_rows: int = 262_144
 ) -> Iterator[pa.RecordBatch]:
+    """The query's record batches, read ahead by one thread (at most ``PREFETCH`` batches waiting), so the database
+    driver reads while the caller converts and writes."""
     cursor = source.connection.cursor()
+    done = object()
+    queue: Queue[object] = Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            queue.put(err)
+
     try:
         if source.dialect == "sqlite":
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
         cursor.execute(sql, params or None)
         reader = cursor.fetch_record_batch()
-        yield from reader
+        thread = threading.Thread(target=produce, name="ticklake-export-read", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = queue.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield cast(pa.RecordBatch, item)
+        finally:
+            stop.set()
+            while thread.is_alive():
+                with contextlib.suppress(Empty):
+                    queue.get(timeout=0.1)
+            thread.join()
     finally:
         cursor.close()
 
