@@ -11,9 +11,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray,
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
@@ -145,6 +144,7 @@ pub fn text_timestamps(
 ) -> Result<(TimestampNanosecondArray, bool)> {
     let mut out = Vec::with_capacity(values.len());
     let mut naive = false;
+    let mut cache = DayCache::default();
     for row in 0..values.len() {
         let bad = || {
             Error::invalid(
@@ -160,7 +160,7 @@ pub fn text_timestamps(
             return Err(bad());
         }
         let text = values.value(row).as_bytes();
-        let ts = if let Some(ts) = parse_timestamp(text) {
+        let ts = if let Some(ts) = parse_timestamp_with(text, &mut cache) {
             ts
         } else {
             // No offset (or a bare date): read as UTC.
@@ -177,7 +177,7 @@ pub fn text_timestamps(
                 return Err(bad());
             };
             naive = true;
-            parse_timestamp(with_zone).ok_or_else(bad)?
+            parse_timestamp_with(with_zone, &mut cache).ok_or_else(bad)?
         };
         out.push(ts);
     }
@@ -203,23 +203,52 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
 
 #[inline]
 fn parse_timestamp(b: &[u8]) -> Option<i64> {
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    parse_timestamp_with(b, &mut DayCache::default())
+}
+
+/// The last date parsed and its day number: a page's timestamps mostly share one date.
+#[derive(Default)]
+struct DayCache {
+    date: [u8; 10],
+    days: i64,
+    valid: bool,
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` prefix (Howard Hinnant's algorithm).
+#[inline]
+fn civil_days(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
     let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[inline]
+fn parse_timestamp_with(b: &[u8], cache: &mut DayCache) -> Option<i64> {
+    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let days = if cache.valid && cache.date[..] == b[..10] {
+        cache.days
+    } else {
+        let days = civil_days(b)?;
+        cache.date.copy_from_slice(&b[..10]);
+        cache.days = days;
+        cache.valid = true;
+        days
+    };
     let (hour, minute, second) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let mut pos = 19;
@@ -248,14 +277,6 @@ fn parse_timestamp(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    // Days from the civil date (Howard Hinnant's algorithm), then seconds.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
     let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset * 60;
     seconds.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
@@ -273,11 +294,113 @@ const POW10_I64: [i64; 10] = [
     1_000_000_000,
 ];
 
+/// A string column built by hand: for these short values (exchange codes, tapes, conditions) this is cheaper per
+/// value than arrow's builders.
+struct StrCol {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+    validity: Vec<bool>,
+    nulls: usize,
+}
+
+impl StrCol {
+    fn with_capacity(rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Self {
+            offsets,
+            values: Vec::with_capacity(bytes),
+            validity: Vec::with_capacity(rows),
+            nulls: 0,
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    fn push(&mut self, value: Option<&str>) {
+        match value {
+            Some(text) => {
+                self.values.extend_from_slice(text.as_bytes());
+                self.validity.push(true);
+            }
+            None => {
+                self.validity.push(false);
+                self.nulls += 1;
+            }
+        }
+        // Checked once in `finish`: if the total fits in i32, every prefix does.
+        self.offsets.push(self.values.len() as i32);
+    }
+
+    fn len(&self) -> usize {
+        self.validity.len()
+    }
+
+    fn nulls(validity: Vec<bool>, count: usize) -> Option<arrow_buffer::NullBuffer> {
+        (count > 0).then(|| arrow_buffer::NullBuffer::from(validity))
+    }
+
+    fn finish(self) -> Result<StringArray> {
+        if i32::try_from(self.values.len()).is_err() {
+            return Err(Error::InvalidArgument("page strings exceed 2 GiB".into()));
+        }
+        let offsets = arrow_buffer::OffsetBuffer::new(self.offsets.into());
+        let nulls = Self::nulls(self.validity, self.nulls);
+        Ok(StringArray::try_new(offsets, self.values.into(), nulls)?)
+    }
+}
+
+/// A list-of-strings column built by hand (condition codes).
+struct ListCol {
+    offsets: Vec<i32>,
+    items: StrCol,
+    validity: Vec<bool>,
+    nulls: usize,
+}
+
+impl ListCol {
+    fn with_capacity(rows: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Self {
+            offsets,
+            items: StrCol::with_capacity(rows * 2, rows * 2),
+            validity: Vec::with_capacity(rows),
+            nulls: 0,
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    fn end_row(&mut self, valid: bool) {
+        self.validity.push(valid);
+        self.nulls += usize::from(!valid);
+        self.offsets.push(self.items.len() as i32);
+    }
+
+    fn finish(self) -> Result<arrow_array::ListArray> {
+        if i32::try_from(self.items.len()).is_err() {
+            return Err(Error::InvalidArgument(
+                "page condition lists exceed 2^31 items".into(),
+            ));
+        }
+        let field = Arc::new(Field::new_list_field(DataType::Utf8, true));
+        let offsets = arrow_buffer::OffsetBuffer::new(self.offsets.into());
+        let nulls = StrCol::nulls(self.validity, self.nulls);
+        Ok(arrow_array::ListArray::try_new(
+            field,
+            offsets,
+            Arc::new(self.items.finish()?),
+            nulls,
+        )?)
+    }
+}
+
 /// Column buffers the items are appended to.
 struct Columns {
     kind: PageKind,
     options: PageOptions,
-    symbols: StringBuilder,
+    symbols: StrCol,
     /// Rows whose symbol is not known yet (single-symbol shape, `"symbol"` after the data).
     pending: usize,
     ts: Vec<i64>,
@@ -285,19 +408,19 @@ struct Columns {
     i: [Vec<i64>; 2],
     nullable_i: Vec<Option<i64>>,
     nullable_f: Vec<Option<f64>>,
-    s: [StringBuilder; 3],
-    conditions: ListBuilder<StringBuilder>,
+    s: [StrCol; 3],
+    conditions: ListCol,
 }
 
 impl Columns {
     /// Buffers sized for about `rows` items (an estimate from the page size).
     fn new(kind: PageKind, options: PageOptions, rows: usize) -> Self {
         let rows = rows.min(1 << 16);
-        let strings = || StringBuilder::with_capacity(rows, rows * 2);
+        let strings = || StrCol::with_capacity(rows, rows * 2);
         Self {
             kind,
             options,
-            symbols: StringBuilder::with_capacity(rows, rows * 5),
+            symbols: StrCol::with_capacity(rows, rows * 5),
             pending: 0,
             ts: Vec::with_capacity(rows),
             f: std::array::from_fn(|_| Vec::with_capacity(rows)),
@@ -305,16 +428,13 @@ impl Columns {
             nullable_i: Vec::with_capacity(rows),
             nullable_f: Vec::with_capacity(rows),
             s: [strings(), strings(), strings()],
-            conditions: ListBuilder::with_capacity(
-                StringBuilder::with_capacity(rows * 2, rows * 2),
-                rows,
-            ),
+            conditions: ListCol::with_capacity(rows),
         }
     }
 
     fn push_symbol(&mut self, symbol: Option<&str>) {
         match symbol {
-            Some(s) => self.symbols.append_value(s),
+            Some(s) => self.symbols.push(Some(s)),
             None => self.pending += 1,
         }
     }
@@ -325,19 +445,19 @@ impl Columns {
                 Error::InvalidArgument("page has a bare array of items but no \"symbol\"".into())
             })?;
             for _ in 0..self.pending {
-                self.symbols.append_value(symbol);
+                self.symbols.push(Some(symbol));
             }
         }
         let ts: ArrayRef = Arc::new(
             TimestampNanosecondArray::from(std::mem::take(&mut self.ts)).with_timezone("UTC"),
         );
-        let symbols: ArrayRef = Arc::new(self.symbols.finish());
+        let symbols: ArrayRef = Arc::new(self.symbols.finish()?);
         let [f0, f1, f2, f3] = self.f;
         let [i0, i1] = self.i;
-        let [mut s0, mut s1, mut s2] = self.s;
+        let [s0, s1, s2] = self.s;
         let f = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
         let i = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
-        let s = |b: &mut StringBuilder| -> ArrayRef { Arc::new(b.finish()) as ArrayRef };
+        let s = |b: StrCol| -> Result<ArrayRef> { Ok(Arc::new(b.finish()?) as ArrayRef) };
         let (schema, columns): (SchemaRef, Vec<ArrayRef>) = match self.kind {
             PageKind::Trades => (
                 trade_schema(),
@@ -346,11 +466,11 @@ impl Columns {
                     ts,
                     f(f0),
                     i(i0),
-                    s(&mut s0),
+                    s(s0)?,
                     Arc::new(Int64Array::from(self.nullable_i)),
-                    Arc::new(self.conditions.finish()),
-                    s(&mut s1),
-                    s(&mut s2),
+                    Arc::new(self.conditions.finish()?),
+                    s(s1)?,
+                    s(s2)?,
                 ],
             ),
             PageKind::Quotes => (
@@ -362,10 +482,10 @@ impl Columns {
                     i(i0),
                     f(f1),
                     i(i1),
-                    s(&mut s0),
-                    s(&mut s1),
-                    Arc::new(self.conditions.finish()),
-                    s(&mut s2),
+                    s(s0)?,
+                    s(s1)?,
+                    Arc::new(self.conditions.finish()?),
+                    s(s2)?,
                 ],
             ),
             PageKind::Bars => (
@@ -409,6 +529,7 @@ fn ascii_str(raw: &[u8]) -> &str {
 struct Scanner<'a> {
     b: &'a [u8],
     pos: usize,
+    days: DayCache,
 }
 
 /// A JSON number as read: an exact integer when it has no fraction or exponent.
@@ -691,7 +812,7 @@ impl<'a> Scanner<'a> {
             let window = &self.b[start..self.b.len().min(start + 36)];
             if let Some(len) = window.iter().position(|&c| c == b'"' || c == b'\\') {
                 if window[len] == b'"' {
-                    if let Some(ts) = parse_timestamp(&window[..len]) {
+                    if let Some(ts) = parse_timestamp_with(&window[..len], &mut self.days) {
                         self.pos = start + len + 1;
                         return Ok(ts);
                     }
@@ -772,10 +893,10 @@ impl Columns {
         if scan.null()? {
             return Ok(false);
         }
-        let values = self.conditions.values();
+        let items = &mut self.conditions.items;
         scan.array(|s| {
             let code = s.string()?;
-            values.append_value(code);
+            items.push(Some(&code));
             Ok(())
         })?;
         Ok(true)
@@ -803,11 +924,11 @@ impl Columns {
         self.f[0].push(p.ok_or_else(|| missing("trade", "p", end))?);
         self.i[0].push(size.ok_or_else(|| missing("trade", "s", end))?);
         self.push_symbol(symbol);
-        self.s[0].append_option(x);
+        self.s[0].push(x.as_deref());
         self.nullable_i.push(id);
-        self.conditions.append(has_c);
-        self.s[1].append_option(z);
-        self.s[2].append_option(u);
+        self.conditions.end_row(has_c);
+        self.s[1].push(z.as_deref());
+        self.s[2].push(u.as_deref());
         Ok(())
     }
 
@@ -847,10 +968,10 @@ impl Columns {
         self.f[1].push(ap.ok_or_else(|| missing("quote", "ap", end))?);
         self.i[1].push(size(as_, "as")?);
         self.push_symbol(symbol);
-        self.s[0].append_option(bx);
-        self.s[1].append_option(ax);
-        self.conditions.append(has_c);
-        self.s[2].append_option(z);
+        self.s[0].push(bx.as_deref());
+        self.s[1].push(ax.as_deref());
+        self.conditions.end_row(has_c);
+        self.s[2].push(z.as_deref());
         Ok(())
     }
 
@@ -911,7 +1032,11 @@ impl Columns {
 /// [`Error::InvalidArgument`] describing the JSON problem and its byte offset.
 pub fn parse_page(bytes: &[u8], kind: PageKind, options: PageOptions) -> Result<Page> {
     let mut columns = Columns::new(kind, options, bytes.len() / 64);
-    let mut scan = Scanner { b: bytes, pos: 0 };
+    let mut scan = Scanner {
+        b: bytes,
+        pos: 0,
+        days: DayCache::default(),
+    };
     let (mut token, mut single_symbol) = (None, None);
     let mut walk = |scan: &mut Scanner<'_>| -> Scan<()> {
         scan.object(|s, key| {
