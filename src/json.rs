@@ -17,7 +17,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
-use crate::schema::utc_ns;
+use crate::schema::{conditions_type, trade_schema, utc_ns};
 use crate::time::{date_label, ny_date};
 
 /// Which endpoint a page comes from.
@@ -77,26 +77,6 @@ pub struct Page {
 /// First nanosecond of 2025-11-03 in New York (05:00 UTC): quote sizes are in shares from then on.
 pub const SHARES_SINCE_NS: i64 = 1_762_146_000_000_000_000;
 
-/// The schema of parsed trades (SPEC §2 trades).
-#[must_use]
-pub fn trade_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("symbol", DataType::Utf8, false),
-        Field::new("timestamp", utc_ns(), false),
-        Field::new("price", DataType::Float64, false),
-        Field::new("size", DataType::Int64, false),
-        Field::new("exchange", DataType::Utf8, true),
-        Field::new("id", DataType::Int64, true),
-        Field::new(
-            "conditions",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            true,
-        ),
-        Field::new("tape", DataType::Utf8, true),
-        Field::new("update", DataType::Utf8, true),
-    ]))
-}
-
 /// The schema of parsed raw quotes (the input of the best-quote kernel).
 #[must_use]
 pub fn raw_quote_schema() -> SchemaRef {
@@ -109,11 +89,7 @@ pub fn raw_quote_schema() -> SchemaRef {
         Field::new("ask_size", DataType::Int64, false),
         Field::new("bid_exchange", DataType::Utf8, true),
         Field::new("ask_exchange", DataType::Utf8, true),
-        Field::new(
-            "conditions",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            true,
-        ),
+        Field::new("conditions", conditions_type(), true),
         Field::new("tape", DataType::Utf8, true),
     ]))
 }

@@ -18,7 +18,7 @@ use arrow_select::take::take_record_batch;
 
 use crate::error::{Error, Result};
 use crate::parquet_io::{self, WriteOptions, Written};
-use crate::schema::{self, bar_schema, quote_schema, utc_ns};
+use crate::schema::{self, bar_schema, quote_schema, trade_schema};
 use crate::time::{period_of, Period, NS_PER_DAY};
 
 /// A kind of lake file.
@@ -96,21 +96,7 @@ impl Kind {
             Self::Bars1s => bar_schema(false),
             Self::Bars1m | Self::Bars1d => bar_schema(true),
             Self::Quotes => quote_schema(),
-            Self::Trades => Arc::new(Schema::new(vec![
-                Field::new("symbol", DataType::Utf8, true),
-                Field::new("timestamp", utc_ns(), false),
-                Field::new("price", DataType::Float64, false),
-                Field::new("size", DataType::Int64, false),
-                Field::new("exchange", DataType::Utf8, true),
-                Field::new("id", DataType::Int64, true),
-                Field::new(
-                    "conditions",
-                    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-                    true,
-                ),
-                Field::new("tape", DataType::Utf8, true),
-                Field::new("update", DataType::Utf8, true),
-            ])),
+            Self::Trades => trade_schema(),
         };
         let fields: Vec<Field> = base
             .fields()

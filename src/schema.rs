@@ -56,6 +56,28 @@ pub fn quote_schema() -> SchemaRef {
     ]))
 }
 
+/// Schema of raw trades (SPEC §2 trades; also what an API trades page parses to).
+#[must_use]
+pub fn trade_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("timestamp", utc_ns(), false),
+        Field::new("price", DataType::Float64, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("exchange", DataType::Utf8, true),
+        Field::new("id", DataType::Int64, true),
+        Field::new("conditions", conditions_type(), true),
+        Field::new("tape", DataType::Utf8, true),
+        Field::new("update", DataType::Utf8, true),
+    ]))
+}
+
+/// The type of a condition-code column: a list of strings.
+#[must_use]
+pub fn conditions_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
 fn present(batch: &RecordBatch) -> String {
     let names: Vec<&str> = batch
         .schema_ref()
