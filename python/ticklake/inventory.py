@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake.exceptions import CorruptFileError, TicklakeError
+from ticklake.storage import corrupt_file
 
 if TYPE_CHECKING:
     from ticklake.lake import Lake
@@ -41,7 +42,7 @@ def _footer(path: Path) -> pq.FileMetaData:
     try:
         return pq.read_metadata(path)
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+        raise corrupt_file(path, err) from err
 
 
 def inventory(lake: Lake) -> pd.DataFrame:

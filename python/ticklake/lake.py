@@ -16,17 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake._arrow import arrow_input
-from ticklake.exceptions import CorruptFileError, InvalidInputError
+from ticklake.exceptions import InvalidInputError
 from ticklake.inventory import Problem
-from ticklake.sessions import SESSIONS, Session, session_windows, utc_range, window_indices
-from ticklake.storage import LocalStorage
+from ticklake.sessions import (
+    SESSIONS,
+    Session,
+    overlaps,
+    range_slice,
+    session_windows,
+    utc_range,
+    window_indices,
+)
+from ticklake.storage import LocalStorage, corrupt_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -274,7 +281,7 @@ class Lake:
                 paths = [
                     p
                     for p in self.files(kind, name)
-                    if _overlaps(layout.period_bounds(kind, layout.parse_name(p.name).period), lo, hi)  # type: ignore[union-attr]
+                    if overlaps(layout.period_bounds(kind, layout.parse_name(p.name).period), lo, hi)  # type: ignore[union-attr]
                 ]
             else:
                 paths = [layout.file_path(self.root, kind, name, p) for p in layout.periods(kind, lo, hi)]
@@ -546,11 +553,6 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _overlaps(bounds: tuple[int, int], lo: int | None, hi: int | None) -> bool:
-    start, end = bounds
-    return (lo is None or end > lo) and (hi is None or start < hi)
-
-
 def _read_range(
     path: Path, expected: pa.Schema, symbol: str, columns: list[str], lo: int | None, hi: int | None, session: str
 ) -> pa.Table | None:
@@ -564,14 +566,14 @@ def _read_range(
     except FileNotFoundError:
         return None
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+        raise corrupt_file(path, err) from err
     try:
         return _read_groups(file, expected, symbol, columns, lo, hi, session)
     except InvalidInputError:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
         # Any reader failure on a damaged file becomes one error that names the file.
-        raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+        raise corrupt_file(path, err) from err
 
 
 def _read_groups(
@@ -598,15 +600,14 @@ def _read_groups(
         stats = meta.row_group(i).column(ts_index).statistics
         if stats is not None and stats.has_min_max:
             first, last = int(stats.min_raw), int(stats.max_raw)  # type: ignore[arg-type]
-            if not _overlaps((first, last + 1), lo, hi):
+            if not overlaps((first, last + 1), lo, hi):
                 continue
         groups.append(i)
     if not groups:
         return None
     table = file.read_row_groups(groups, columns=[c for c in columns if c != "symbol"])
     ts = table.column("timestamp").cast(pa.int64()).to_numpy()
-    a = 0 if lo is None else int(np.searchsorted(ts, lo, side="left"))
-    b = len(ts) if hi is None else int(np.searchsorted(ts, hi, side="left"))
+    a, b = range_slice(ts, lo, hi)
     table = table.slice(a, b - a)
     if session != "all" and table.num_rows:
         ts = ts[a:b]

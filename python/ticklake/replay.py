@@ -20,8 +20,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ticklake import _core, layout
-from ticklake.exceptions import CorruptFileError, InvalidInputError
-from ticklake.sessions import utc_range
+from ticklake.exceptions import InvalidInputError
+from ticklake.sessions import overlaps, range_slice, utc_range
+from ticklake.storage import corrupt_file
 
 if TYPE_CHECKING:
     from ticklake.lake import Lake
@@ -34,20 +35,17 @@ def _symbol_chunks(lake: Lake, kind: str, symbol: str, lo: int | None, hi: int |
         name = layout.parse_name(path.name)
         if name is None:
             continue
-        start, end = layout.period_bounds(kind, name.period)
-        if (lo is not None and end <= lo) or (hi is not None and start >= hi):
+        if not overlaps(layout.period_bounds(kind, name.period), lo, hi):
             continue
         try:
             file = pq.ParquetFile(path)
             for index in range(file.metadata.num_row_groups):
                 table = file.read_row_group(index).cast(schema)
-                ts = table["timestamp"].cast(pa.int64()).to_numpy()
-                a = 0 if lo is None else int(np.searchsorted(ts, lo, side="left"))
-                b = len(ts) if hi is None else int(np.searchsorted(ts, hi, side="left"))
+                a, b = range_slice(table["timestamp"].cast(pa.int64()).to_numpy(), lo, hi)
                 if b > a:
                     yield table.slice(a, b - a)
         except (pa.ArrowException, OSError, ValueError) as err:
-            raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+            raise corrupt_file(path, err) from err
 
 
 def replay(

@@ -83,6 +83,29 @@ def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
     return lo, hi
 
 
+def overlaps(bounds: tuple[int, int], lo: int | None, hi: int | None) -> bool:
+    """Whether ``[start, end)`` meets ``[lo, hi)`` (None = open).
+
+    Example:
+        >>> overlaps((0, 10), 10, None)
+        False
+    """
+    start, end = bounds
+    return (lo is None or end > lo) and (hi is None or start < hi)
+
+
+def range_slice(timestamps: np.ndarray, lo: int | None, hi: int | None) -> tuple[int, int]:
+    """``(a, b)`` such that sorted ``timestamps[a:b]`` are the ones in ``[lo, hi)``.
+
+    Example:
+        >>> range_slice(np.array([1, 5, 9]), 2, 9)
+        (1, 2)
+    """
+    a = 0 if lo is None else int(np.searchsorted(timestamps, lo, side="left"))
+    b = len(timestamps) if hi is None else int(np.searchsorted(timestamps, hi, side="left"))
+    return a, b
+
+
 @functools.lru_cache(maxsize=8)
 def _schedule(first_year: int, last_year: int) -> pd.DataFrame:
     import exchange_calendars as xcals  # type: ignore[import-untyped]  # imported on first use: ~0.4 s

@@ -36,6 +36,15 @@ def lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
+def corrupt_file(path: Path, err: BaseException) -> CorruptFileError:
+    """The error for any reader failure on ``path``: one message that names the file.
+
+    Example:
+        >>> raise corrupt_file(Path("x.parquet"), ValueError("bad footer")) from None
+    """
+    return CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}")
+
+
 def read_parquet(path: Path, *, columns: list[str] | None = None) -> pa.Table:
     """Reads a whole Parquet file, turning every reader failure into an error that names the file.
 
@@ -52,7 +61,7 @@ def read_parquet(path: Path, *, columns: list[str] | None = None) -> pa.Table:
     except FileNotFoundError as err:
         raise LakeFileNotFoundError(f"{path}: no such file") from err
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}") from err
+        raise corrupt_file(path, err) from err
 
 
 class LocalStorage:
