@@ -391,9 +391,7 @@ def _export_table(
     inflight: deque[Future[object]] = deque()
 
     def publish(sym: str, table: pa.Table) -> object:
-        if kind == "quotes":
-            return lake.write_quotes(table, symbol=sym, metadata=metadata)
-        return lake.write_bars(table, kind.split("/")[1], symbol=sym, metadata=metadata)  # type: ignore[arg-type]
+        return lake.write(kind, table, symbol=sym, metadata=metadata)
 
     def drain(limit: int) -> None:
         while len(inflight) > limit:
@@ -416,6 +414,13 @@ def _export_table(
         last: dict[str, int] = {}
         read = 0
         seen: dict[str, int] = {}  # symbol -> number of the last batch it appeared in
+
+        def flush(key: tuple[str, str]) -> None:
+            nonlocal buffered
+            rows = buffers.pop(key)
+            buffered -= sum(t.num_rows for t in rows)
+            write(*key, rows, counts)
+
         for number, batch in enumerate(
             _query(source, f"SELECT {select} FROM {_quote(name)}{where}{order}", params, batch_rows)
         ):
@@ -442,26 +447,19 @@ def _export_table(
                 seen[sym] = number
                 # Earlier periods of this symbol are complete: rows come in time order per symbol.
                 for key in [k for k in buffers if k[0] == sym and k[1] != period]:
-                    rows = buffers.pop(key)
-                    buffered -= sum(t.num_rows for t in rows)
-                    write(*key, rows, counts)
+                    flush(key)
                 # A copy, so the buffer does not keep the whole batch it was sliced from alive.
                 buffers.setdefault((sym, period), []).append(table.take(np.arange(table.num_rows)))
                 buffered += table.num_rows
             # Symbols absent from the last two batches are probably done (symbol-major tables): write them now.
             # If one comes back after all, its next write merges into the file.
             for key in [k for k in buffers if seen[k[0]] < number - 1]:
-                rows = buffers.pop(key)
-                buffered -= sum(t.num_rows for t in rows)
-                write(*key, rows, counts)
+                flush(key)
             while buffered > MAX_BUFFERED_ROWS:
                 # Bounded memory: write the largest buffer now; a later write of the same file merges into it.
-                key = max(buffers, key=lambda k: sum(t.num_rows for t in buffers[k]))
-                rows = buffers.pop(key)
-                buffered -= sum(t.num_rows for t in rows)
-                write(*key, rows, counts)
-        for key, rows in sorted(buffers.items()):
-            write(*key, rows, counts)
+                flush(max(buffers, key=lambda k: sum(t.num_rows for t in buffers[k])))
+        for key in sorted(buffers):
+            flush(key)
         drain(0)
         return read, counts
 

@@ -101,6 +101,16 @@ def _ny_midnight(day: dt.date) -> int:
     return int(pd.Timestamp(day).tz_localize(NY).as_unit("ns").value)
 
 
+def lake_kind(kind: str) -> str:
+    """The lake kind an import kind is stored as.
+
+    Example:
+        >>> lake_kind("1m")
+        'bars/1m'
+    """
+    return kind if kind in ("quotes", "trades") else layout.bar_kind(kind)
+
+
 def plan_units(kind: str, symbols: list[str], start: dt.date, end: dt.date, from_trades: bool) -> list[Unit]:
     """The units of an import, in symbol then time order.
 
@@ -109,7 +119,7 @@ def plan_units(kind: str, symbols: list[str], start: dt.date, end: dt.date, from
         ['2024-11-27', '2024-11-29', '2024-12-02']
     """
     days = trading_days(start, end)
-    lake_kind = "quotes" if kind == "quotes" else ("trades" if kind == "trades" else layout.bar_kind(kind))
+    target = lake_kind(kind)
     units = []
     for symbol in symbols:
         if kind == "1d" and not from_trades:
@@ -124,7 +134,7 @@ def plan_units(kind: str, symbols: list[str], start: dt.date, end: dt.date, from
             for day in days:
                 lo = _ny_midnight(day)
                 hi = _ny_midnight(day + dt.timedelta(days=1))
-                period = next(layout.periods(lake_kind, lo, lo + 1)) if lake_kind != "bars/1d" else f"{day:%Y}"
+                period = next(layout.periods(target, lo, lo + 1))
                 units.append(Unit(symbol, day.isoformat(), lo, hi, period))
     return units
 
@@ -197,7 +207,7 @@ class _Fetcher:
                 **common,
             )
             tables = [t for t, _ in pages]
-            return pa.concat_tables(tables) if tables else _core.lake_schema(layout.bar_kind(self.kind)).empty_table()
+            return pa.concat_tables(tables) if tables else _core.lake_schema(lake_kind(self.kind)).empty_table()
         if self.kind == "quotes":
             sampler = QuoteSampler(symbol=unit.symbol)
             parts = [sampler.push(t) for t, _ in self.client.pages("quotes", unit.symbol, *span, **common)]
@@ -320,18 +330,12 @@ def import_api(
         members = groups[key]
         waiting = pending.pop(key)
         tables = [pq.read_table(job.staged(u)) for u in members if u in waiting]
-        table = pa.concat_tables(tables, promote_options="permissive") if tables else None
+        table = pa.concat_tables(tables, promote_options="permissive")
         window = (
             pd.Timestamp(min(u.start_ns for u in waiting), tz="UTC"),
             pd.Timestamp(max(u.end_ns for u in waiting), tz="UTC"),
         )
-        symbol = key[0]
-        if kind == "quotes":
-            written = lake.write_quotes(table, replace=window, symbol=symbol, metadata=metadata)
-        elif kind == "trades":
-            written = lake.write_trades(table, replace=window, symbol=symbol, metadata=metadata)
-        else:
-            written = lake.write_bars(table, kind, replace=window, symbol=symbol, metadata=metadata)
+        written = lake.write(lake_kind(kind), table, replace=window, symbol=key[0], metadata=metadata)
         report.files.extend(w for w in written if w.status != "unchanged")
         job.mark_done(waiting)
 

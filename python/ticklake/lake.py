@@ -136,7 +136,7 @@ class Lake:
             >>> lake.write_bars(ticklake.bars(trades, interval="1s"), "1s")[0].path.name
             'AAPL.2024-03.parquet'
         """
-        return self._write(layout.bar_kind(timeframe), bars, replace, symbol, metadata)
+        return self.write(layout.bar_kind(timeframe), bars, replace=replace, symbol=symbol, metadata=metadata)
 
     def write_quotes(
         self,
@@ -154,7 +154,7 @@ class Lake:
             >>> lake.write_quotes(ticklake.best_quotes(raw_quotes, symbol="AAPL"))[0].status
             'written'
         """
-        return self._write("quotes", quotes, replace, symbol, metadata)
+        return self.write("quotes", quotes, replace=replace, symbol=symbol, metadata=metadata)
 
     def write_trades(
         self,
@@ -173,7 +173,7 @@ class Lake:
             >>> lake.write_trades(trades)[0].rows
             200000
         """
-        return self._write("trades", trades, replace, symbol, metadata)
+        return self.write("trades", trades, replace=replace, symbol=symbol, metadata=metadata)
 
     def _metadata(self, kind: str, symbol: str, period: str, extra: Mapping[str, str] | None) -> dict[str, str]:
         meta = {
@@ -194,14 +194,24 @@ class Lake:
             meta[key if key.startswith("ticklake.") else f"ticklake.{key}"] = value
         return meta
 
-    def _write(
+    def write(
         self,
         kind: str,
         data: Any,
-        replace: tuple[Any, Any] | None,
-        symbol: str | None,
-        metadata: Mapping[str, str] | None,
+        *,
+        replace: tuple[Any, Any] | None = None,
+        symbol: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
+        """Writes a table of any lake kind (``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades``): the one
+        write path behind :meth:`write_bars`, :meth:`write_quotes` and :meth:`write_trades`, same arguments.
+
+        Example:
+            >>> lake.write("bars/1m", ticklake.bars(trades, interval="1m"))[0].path.name
+            'AAPL.2024-03.parquet'
+        """
+        if kind not in layout.KINDS:
+            raise InvalidInputError(f"unknown lake kind {kind!r}: use one of {', '.join(layout.KINDS)}")
         if symbol is not None:
             layout.check_symbol(symbol)
         window: tuple[int, int] | None = None
