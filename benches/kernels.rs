@@ -4,7 +4,8 @@
 //! CARGO_TARGET_DIR=/tmp/tl-target cargo bench --no-default-features --bench kernels
 //! ```
 //!
-//! Input is ~2M synthetic, time-sorted trades and quotes of one symbol over one regular session, built with a
+//! Input is 4M synthetic, time-sorted trades and quotes of one symbol over eight sessions' worth of seconds (about
+//! 20 per second, like SPY over a month), built with a
 //! tiny xorshift PRNG so the bench needs no extra dependency and is identical run to run.
 
 use std::hint::black_box;
@@ -14,12 +15,12 @@ use std::time::Duration;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const N_TRADES: usize = 2_000_000;
-const N_QUOTES: usize = 2_000_000;
+const N_TRADES: usize = 4_000_000;
+const N_QUOTES: usize = 4_000_000;
 /// 2024-04-01 13:30:00 UTC (09:30 New York).
 const SESSION_START_NS: i64 = 1_711_978_200_000_000_000;
-/// 6.5 hours.
-const SESSION_NS: i64 = 23_400 * 1_000_000_000;
+/// Eight 6.5-hour sessions back to back.
+const SESSION_NS: i64 = 8 * 23_400 * 1_000_000_000;
 
 /// xorshift64* — deterministic, good enough for synthetic market data.
 struct XorShift(u64);
@@ -46,7 +47,7 @@ impl XorShift {
     }
 }
 
-/// Sorted timestamps spread over the session, with ~10% repeating the previous one (bursts).
+/// Sorted timestamps spread over `SESSION_NS`, with ~10% repeating the previous one (bursts).
 #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 fn timestamps(rng: &mut XorShift, n: usize) -> Vec<i64> {
     let mean_gap = (SESSION_NS / n as i64).max(1) as u64;
@@ -151,35 +152,42 @@ fn kernels(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
 
+    let threads = ticklake_core::stream::default_threads();
     group.throughput(Throughput::Elements(trades.num_rows() as u64));
     for interval in ["1s", "1m"] {
-        group.bench_function(format!("bars_{interval}"), |b| {
+        for t in [1, threads] {
+            group.bench_function(format!("bars_{interval}_threads{t}"), |b| {
+                b.iter(|| {
+                    let out = ticklake_core::bars::bars(
+                        std::iter::once(Ok(trades.clone())),
+                        black_box(interval),
+                        "all",
+                        Some("SPY".into()),
+                        false,
+                        t,
+                    )
+                    .expect("bars");
+                    black_box(out.num_rows())
+                });
+            });
+        }
+    }
+
+    group.throughput(Throughput::Elements(quotes.num_rows() as u64));
+    for t in [1, threads] {
+        group.bench_function(format!("best_quotes_threads{t}"), |b| {
             b.iter(|| {
-                let out = ticklake_core::bars::bars(
-                    std::iter::once(Ok(trades.clone())),
-                    black_box(interval),
-                    "all",
+                let out = ticklake_core::quotes::best_quotes(
+                    std::iter::once(Ok(quotes.clone())),
                     Some("SPY".into()),
                     false,
+                    t,
                 )
-                .expect("bars");
+                .expect("best_quotes");
                 black_box(out.num_rows())
             });
         });
     }
-
-    group.throughput(Throughput::Elements(quotes.num_rows() as u64));
-    group.bench_function("best_quotes", |b| {
-        b.iter(|| {
-            let out = ticklake_core::quotes::best_quotes(
-                std::iter::once(Ok(quotes.clone())),
-                Some("SPY".into()),
-                false,
-            )
-            .expect("best_quotes");
-            black_box(out.num_rows())
-        });
-    });
     group.finish();
 }
 

@@ -4,7 +4,6 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow_buffer::ScalarBuffer;
 use arrow_schema::SchemaRef;
@@ -90,10 +89,10 @@ pub struct OpenBar {
     last_ts: Option<i64>,
 }
 
-/// Bars being built, column by column.
+/// Bars being built, column by column; the symbol column as runs of equal values.
 #[derive(Default)]
 pub struct BarOut {
-    symbol: StringBuilder,
+    symbol_runs: Vec<(Option<String>, usize)>,
     ts: Vec<i64>,
     open: Vec<f64>,
     high: Vec<f64>,
@@ -106,8 +105,7 @@ pub struct BarOut {
 
 impl BarOut {
     #[inline(never)]
-    fn push(&mut self, symbol: Option<&str>, bar: &OpenBar, vwap: Option<f64>) {
-        self.symbol.append_option(symbol);
+    fn push(&mut self, bar: &OpenBar, vwap: Option<f64>) {
         self.ts.push(bar.label);
         self.open.push(bar.open);
         self.high.push(bar.high);
@@ -117,6 +115,64 @@ impl BarOut {
         self.vwap.push(vwap);
         self.count.push(bar.count);
     }
+
+    /// Room for `bars` more bars.
+    fn reserve(&mut self, bars: usize) {
+        self.ts.reserve(bars);
+        self.open.reserve(bars);
+        self.high.reserve(bars);
+        self.low.reserve(bars);
+        self.close.reserve(bars);
+        self.volume.reserve(bars);
+        self.vwap.reserve(bars);
+        self.count.reserve(bars);
+    }
+
+    /// Names the symbol of the bars pushed since the output had `before` rows.
+    fn add_symbol_since(&mut self, symbol: Option<&str>, before: usize) {
+        self.add_symbol(symbol, self.ts.len() - before);
+    }
+
+    fn add_symbol(&mut self, symbol: Option<&str>, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        match self.symbol_runs.last_mut() {
+            Some((last, n)) if last.as_deref() == symbol => *n += rows,
+            _ => self.symbol_runs.push((symbol.map(str::to_owned), rows)),
+        }
+    }
+
+    fn append(&mut self, more: Self) {
+        if self.ts.is_empty() {
+            *self = more;
+            return;
+        }
+        for (symbol, rows) in more.symbol_runs {
+            self.add_symbol(symbol.as_deref(), rows);
+        }
+        self.ts.extend(more.ts);
+        self.open.extend(more.open);
+        self.high.extend(more.high);
+        self.low.extend(more.low);
+        self.close.extend(more.close);
+        self.volume.extend(more.volume);
+        self.vwap.extend(more.vwap);
+        self.count.extend(more.count);
+    }
+}
+
+/// `volume` plus `sizes` (wrapping), and the index of the size whose addition first overflowed int64, if any.
+fn checked_sum(mut volume: i64, sizes: &[i64]) -> (i64, Option<usize>) {
+    let mut first = None;
+    for (k, &s) in sizes.iter().enumerate() {
+        let (v, o) = volume.overflowing_add(s);
+        if o && first.is_none() {
+            first = Some(k);
+        }
+        volume = v;
+    }
+    (volume, first)
 }
 
 /// Settings for the trade columns, carried with the kernel.
@@ -130,26 +186,27 @@ pub struct BarKernel {
 
 impl BarKernel {
     #[inline]
-    fn emit(bar: &OpenBar, symbol: Option<&str>, out: &mut BarOut) {
+    fn emit(bar: &OpenBar, out: &mut BarOut) {
         if !bar.active {
             return;
         }
         if bar.plain {
             let vwap = (bar.volume > 0).then(|| bar.pv / bar.volume as f64);
-            out.push(symbol, bar, vwap);
+            out.push(bar, vwap);
         } else if bar.set == SET_ALL && bar.volume > 0 {
             let vwap = (bar.pv_volume > 0).then(|| bar.pv / bar.pv_volume as f64);
-            out.push(symbol, bar, vwap);
+            out.push(bar, vwap);
         }
     }
 
-    /// All trades count for everything: the hot path.
+    /// All trades count for everything: the hot path. The outer loop starts bars, the inner one runs over the
+    /// trades of one bar with nothing but the reductions (validity, order and the int64 overflow bound are
+    /// folded in and looked at once per bar).
     fn run_plain<const VWAP: bool>(
         &self,
         c: &TradeCols,
         rows: Range<usize>,
         state: &mut OpenBar,
-        symbol: Option<&str>,
         out: &mut BarOut,
     ) -> RunStatus {
         let base = rows.start;
@@ -158,52 +215,78 @@ impl BarKernel {
         let sz = &c.size[rows];
         let mut b = *state;
         let mut prev = b.last_ts.unwrap_or(i64::MIN);
-        let mut end = if b.active { b.end } else { i64::MIN };
-        let (mut bad, mut unsorted, mut overflow) = (false, false, None);
-        for (i, ((&t, &p), &s)) in ts.iter().zip(px).zip(sz).enumerate() {
-            bad |= !(p > 0.0 && p < f64::INFINITY) | (s < 0);
-            unsorted |= t < prev;
-            prev = t;
-            if t >= end {
-                Self::emit(&b, symbol, out);
-                let (label, _, e) = self.spec.interval.bucket(t);
-                end = e;
+        let mut status = RunStatus::default();
+        let mut i = 0;
+        while i < ts.len() {
+            if !b.active || ts[i] >= b.end {
+                Self::emit(&b, out);
+                let (label, end) = self
+                    .spec
+                    .interval
+                    .next_bucket(b.active.then_some(b.end), ts[i]);
                 b = OpenBar {
                     active: true,
                     label,
                     end,
-                    open: p,
-                    high: p,
-                    low: p,
+                    open: px[i],
+                    high: px[i],
+                    low: px[i],
                     set: SET_ALL,
                     plain: true,
                     ..OpenBar::default()
                 };
             }
-            b.high = if p > b.high { p } else { b.high };
-            b.low = if p < b.low { p } else { b.low };
-            b.close = p;
-            let (v, o) = b.volume.overflowing_add(s);
-            b.volume = v;
-            if o && overflow.is_none() {
-                overflow = Some(base + i);
+            let end = b.end;
+            let (mut high, mut low, mut pv) = (b.high, b.low, b.pv);
+            let (mut sum, mut max_size, mut min_size) = (0i64, 0i64, 0i64);
+            let (mut nan, mut unsorted) = (false, false);
+            let mut j = ts.len();
+            for (k, ((&t, &p), &s)) in ts[i..].iter().zip(&px[i..]).zip(&sz[i..]).enumerate() {
+                if t >= end {
+                    j = i + k;
+                    break;
+                }
+                unsorted |= t < prev;
+                prev = t;
+                nan |= p.is_nan();
+                high = if p > high { p } else { high };
+                low = if p < low { p } else { low };
+                sum = sum.wrapping_add(s);
+                max_size = max_size.max(s);
+                min_size = min_size.min(s);
+                if VWAP {
+                    #[allow(clippy::cast_precision_loss)]
+                    let size = s as f64;
+                    pv += p * size;
+                }
             }
-            b.count += 1;
-            if VWAP {
-                #[allow(clippy::cast_precision_loss)]
-                let size = s as f64;
-                b.pv += p * size;
-            }
+            // ts[i] < end, so the bar got at least one trade.
+            // NaN never wins a comparison, so it is caught separately; the extremes check the rest.
+            let in_range = low > 0.0 && high < f64::INFINITY;
+            status.bad |= nan | !in_range | (min_size < 0);
+            status.unsorted |= unsorted;
+            b.high = high;
+            b.low = low;
+            b.pv = pv;
+            b.close = px[j - 1];
+            b.count += (j - i) as i64;
+            let bound = i128::from(max_size) * (j - i) as i128 + i128::from(b.volume);
+            b.volume = if bound <= i128::from(i64::MAX) {
+                b.volume.wrapping_add(sum)
+            } else {
+                let (v, at) = checked_sum(b.volume, &sz[i..j]);
+                if status.overflow.is_none() {
+                    status.overflow = at.map(|k| base + i + k);
+                }
+                v
+            };
+            i = j;
         }
         if !ts.is_empty() {
             b.last_ts = Some(prev);
         }
         *state = b;
-        RunStatus {
-            bad,
-            unsorted,
-            overflow,
-        }
+        status
     }
 
     /// Alpaca's rules: each trade carries its rule byte.
@@ -213,7 +296,6 @@ impl BarKernel {
         rules: &[u8],
         rows: Range<usize>,
         state: &mut OpenBar,
-        symbol: Option<&str>,
         out: &mut BarOut,
     ) -> RunStatus {
         let base = rows.start;
@@ -230,7 +312,7 @@ impl BarKernel {
             unsorted |= t < prev;
             prev = t;
             if t >= end {
-                Self::emit(&b, symbol, out);
+                Self::emit(&b, out);
                 let (label, _, e) = self.spec.interval.bucket(t);
                 end = e;
                 b = OpenBar {
@@ -354,15 +436,24 @@ impl Kernel for BarKernel {
         symbol: Option<&str>,
         out: &mut BarOut,
     ) -> RunStatus {
-        match (&cols.rules, self.spec.interval.has_vwap()) {
-            (Some(rules), _) => self.run_rules(cols, rules, rows, state, symbol, out),
-            (None, true) => self.run_plain::<true>(cols, rows, state, symbol, out),
-            (None, false) => self.run_plain::<false>(cols, rows, state, symbol, out),
+        let before = out.ts.len();
+        if let (Some(&first), Some(&last)) = (cols.ts.get(rows.start), cols.ts[rows.clone()].last())
+        {
+            out.reserve(self.spec.interval.max_buckets(first, last).min(rows.len()));
         }
+        let status = match (&cols.rules, self.spec.interval.has_vwap()) {
+            (Some(rules), _) => self.run_rules(cols, rules, rows, state, out),
+            (None, true) => self.run_plain::<true>(cols, rows, state, out),
+            (None, false) => self.run_plain::<false>(cols, rows, state, out),
+        };
+        out.add_symbol_since(symbol, before);
+        status
     }
 
     fn flush(&self, state: &OpenBar, symbol: Option<&str>, out: &mut BarOut) {
-        Self::emit(state, symbol, out);
+        let before = out.ts.len();
+        Self::emit(state, out);
+        out.add_symbol_since(symbol, before);
     }
 
     fn last_ts(state: &OpenBar) -> Option<i64> {
@@ -373,9 +464,9 @@ impl Kernel for BarKernel {
         BarOut::default()
     }
 
-    fn finish_out(&self, mut out: BarOut) -> Result<RecordBatch> {
+    fn finish_out(&self, out: BarOut) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(out.symbol.finish()),
+            Arc::new(schema::repeated_strings(&out.symbol_runs)),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.open)),
             Arc::new(Float64Array::from(out.high)),
@@ -397,6 +488,21 @@ impl Kernel for BarKernel {
     fn overflow_column(&self) -> &'static str {
         "size"
     }
+
+    fn interval_end(&self, ts: i64) -> i64 {
+        self.spec.interval.bucket(ts).2
+    }
+
+    fn resume(last_ts: i64) -> OpenBar {
+        OpenBar {
+            last_ts: Some(last_ts),
+            ..OpenBar::default()
+        }
+    }
+
+    fn append(&self, out: &mut BarOut, more: BarOut) {
+        out.append(more);
+    }
 }
 
 /// A streaming trades -> bars aggregator.
@@ -411,9 +517,10 @@ pub fn bar_aggregator(
     policy: &str,
     symbol: Option<String>,
     assume_utc: bool,
+    threads: usize,
 ) -> Result<BarAggregator> {
     let spec = BarSpec::parse(interval, policy)?;
-    Ok(Stream::new(BarKernel { spec, assume_utc }, symbol))
+    Ok(Stream::new(BarKernel { spec, assume_utc }, symbol).with_threads(threads))
 }
 
 /// Trades -> bars in one call over any number of batches (unsorted input is sorted stably first).
@@ -426,9 +533,10 @@ pub fn bars(
     policy: &str,
     symbol: Option<String>,
     assume_utc: bool,
+    threads: usize,
 ) -> Result<RecordBatch> {
     let spec = BarSpec::parse(interval, policy)?;
-    crate::stream::one_shot(BarKernel { spec, assume_utc }, symbol, batches)
+    crate::stream::one_shot(BarKernel { spec, assume_utc }, symbol, threads, batches)
 }
 
 #[cfg(test)]
@@ -467,7 +575,7 @@ mod tests {
             &[2.0, 3.0, 1.0, 4.0],
             &[1, 2, 3, 4],
         );
-        let out = bars([Ok(b)], "1s", "all", Some("X".into()), false).unwrap();
+        let out = bars([Ok(b)], "1s", "all", Some("X".into()), false, 2).unwrap();
         assert_eq!(out.num_rows(), 2);
         let close = col(&out, "close")
             .as_any()
@@ -488,8 +596,8 @@ mod tests {
         let price: Vec<f64> = (0..100).map(|i| f64::from(i % 7 + 1)).collect();
         let size: Vec<i64> = (0..100).collect();
         let whole = batch(&ts, &price, &size);
-        let one = bars([Ok(whole.clone())], "1m", "all", None, false).unwrap();
-        let mut agg = bar_aggregator("1m", "all", None, false).unwrap();
+        let one = bars([Ok(whole.clone())], "1m", "all", None, false, 2).unwrap();
+        let mut agg = bar_aggregator("1m", "all", None, false, 2).unwrap();
         let mut parts = vec![];
         for start in [0, 13, 50, 51] {
             let end = match start {
@@ -505,7 +613,7 @@ mod tests {
         assert_eq!(streamed, one);
 
         let bad = batch(&[1, 2], &[1.0, f64::NAN], &[1, 1]);
-        let err = bars([Ok(bad)], "1s", "all", None, false)
+        let err = bars([Ok(bad)], "1s", "all", None, false, 2)
             .unwrap_err()
             .to_string();
         assert!(err.contains("'price', row 1"), "{err}");

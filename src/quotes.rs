@@ -8,23 +8,58 @@ use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    new_null_array, Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
 };
 use arrow_buffer::ScalarBuffer;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::schema;
 use crate::stream::{Kernel, RunStatus, Stream};
-use crate::time::{floor_to, NS_PER_SEC};
+use crate::time::{floor_to, Interval, NS_PER_SEC};
 
 const NO_QUOTE: i64 = i64::MAX;
+
+/// 2^52: adding it to a float in `[0, 2^52)` leaves that float rounded to an integer in the mantissa bits.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+/// Prices at or above this many dollars take the slow exact path (their micro-units leave the range above).
+const MAX_FAST_PRICE: f64 = 2e9;
 
 /// Price in integer micro-units, rounded half up (prices are positive when this matters).
 #[inline]
 #[allow(clippy::cast_possible_truncation)]
 fn micros(price: f64) -> i64 {
     (price * 1e6 + 0.5) as i64
+}
+
+/// [`micros`] for prices in `[0, MAX_FAST_PRICE)` without float-to-int conversion: the floor of `price * 1e6 + 0.5`
+/// read from the mantissa of `y + 2^52`, minus one where that rounded up. Garbage outside the range, where the
+/// caller does not use it.
+#[inline]
+#[allow(clippy::cast_possible_wrap)]
+fn micros_fast(price: f64) -> i64 {
+    let y = price * 1e6 + 0.5;
+    let shifted = y + TWO_52;
+    let nearest = shifted.to_bits() as i64 - TWO_52.to_bits() as i64;
+    nearest - i64::from(shifted - TWO_52 > y)
+}
+
+/// The best `(key, index)` among one second's quotes, from `best` on, with exact [`micros`]: the path for prices
+/// too large for [`micros_fast`]. `offset` is the index of the first quote.
+fn exact_best(
+    (bid, ask, bsz, asz): (&[f64], &[f64], &[i64], &[i64]),
+    offset: usize,
+    mut best: (i64, usize),
+) -> (i64, usize) {
+    for (k, (((&bp, &ap), &bs), &az)) in bid.iter().zip(ask).zip(bsz).zip(asz).enumerate() {
+        let spread = micros(ap).saturating_sub(micros(bp));
+        let valid = (bp > 0.0) & (ap > 0.0) & (bs > 0) & (az > 0) & (spread >= 0);
+        if valid && spread < best.0 {
+            best = (spread, offset + k);
+        }
+    }
+    best
 }
 
 /// The best-quote kernel.
@@ -78,26 +113,55 @@ impl Default for OpenSecond {
     }
 }
 
-/// Best quotes being built, column by column.
+/// Best quotes being built, column by column; the symbol column as runs of equal values.
 #[derive(Default)]
 pub struct QuoteOut {
-    symbol: StringBuilder,
+    symbol_runs: Vec<(Option<String>, usize)>,
     ts: Vec<i64>,
     bid: Vec<f64>,
     bid_size: Vec<i64>,
     ask: Vec<f64>,
     ask_size: Vec<i64>,
     spread: Vec<f64>,
+    /// Built from the first row that names an exchange on; all null until then.
+    exchanges: Option<Exchanges>,
+}
+
+/// The exchange columns of the output.
+#[derive(Default)]
+struct Exchanges {
     exchange: StringBuilder,
-    bid_exchange: StringBuilder,
-    ask_exchange: StringBuilder,
+    bid: StringBuilder,
+    ask: StringBuilder,
+}
+
+impl Exchanges {
+    fn push(&mut self, bid: Option<&str>, ask: Option<&str>) {
+        self.exchange
+            .append_option(if bid == ask { bid } else { None });
+        self.bid.append_option(bid);
+        self.ask.append_option(ask);
+    }
+
+    fn push_nulls(&mut self, n: usize) {
+        self.exchange.append_nulls(n);
+        self.bid.append_nulls(n);
+        self.ask.append_nulls(n);
+    }
+
+    fn finish(mut self) -> [ArrayRef; 3] {
+        [
+            Arc::new(self.exchange.finish()),
+            Arc::new(self.bid.finish()),
+            Arc::new(self.ask.finish()),
+        ]
+    }
 }
 
 impl QuoteOut {
     #[inline(never)]
-    fn push(&mut self, symbol: Option<&str>, label: i64, key: i64, best: &Best) {
+    fn push(&mut self, label: i64, key: i64, best: &Best) {
         self.push_parts(
-            symbol,
             label,
             key,
             (best.bid, best.bid_size, best.ask, best.ask_size),
@@ -107,9 +171,8 @@ impl QuoteOut {
     }
 
     #[inline(never)]
-    fn push_at(&mut self, symbol: Option<&str>, label: i64, key: i64, c: &QuoteCols, i: usize) {
+    fn push_at(&mut self, label: i64, key: i64, c: &QuoteCols, i: usize) {
         self.push_parts(
-            symbol,
             label,
             key,
             (c.bid[i], c.bid_size[i], c.ask[i], c.ask_size[i]),
@@ -120,14 +183,17 @@ impl QuoteOut {
 
     fn push_parts(
         &mut self,
-        symbol: Option<&str>,
         label: i64,
         key: i64,
         (bid, bid_size, ask, ask_size): (f64, i64, f64, i64),
         bid_exchange: Option<&str>,
         ask_exchange: Option<&str>,
     ) {
-        self.symbol.append_option(symbol);
+        if bid_exchange.is_some() || ask_exchange.is_some() {
+            self.exchanges_mut().push(bid_exchange, ask_exchange);
+        } else if let Some(exchanges) = &mut self.exchanges {
+            exchanges.push_nulls(1);
+        }
         self.ts.push(label);
         self.bid.push(bid);
         self.bid_size.push(bid_size);
@@ -135,14 +201,77 @@ impl QuoteOut {
         self.ask_size.push(ask_size);
         #[allow(clippy::cast_precision_loss)]
         self.spread.push(key as f64 / 1e6);
-        self.exchange
-            .append_option(if bid_exchange == ask_exchange {
-                bid_exchange
-            } else {
-                None
-            });
-        self.bid_exchange.append_option(bid_exchange);
-        self.ask_exchange.append_option(ask_exchange);
+    }
+
+    /// Room for `rows` more rows.
+    fn reserve(&mut self, rows: usize) {
+        self.ts.reserve(rows);
+        self.bid.reserve(rows);
+        self.bid_size.reserve(rows);
+        self.ask.reserve(rows);
+        self.ask_size.reserve(rows);
+        self.spread.reserve(rows);
+    }
+
+    /// The exchange columns, created (null so far) on first use.
+    fn exchanges_mut(&mut self) -> &mut Exchanges {
+        let rows = self.ts.len();
+        self.exchanges.get_or_insert_with(|| {
+            let mut exchanges = Exchanges::default();
+            exchanges.push_nulls(rows);
+            exchanges
+        })
+    }
+
+    /// Names the symbol of the rows pushed since the output had `before` rows.
+    fn add_symbol_since(&mut self, symbol: Option<&str>, before: usize) {
+        let rows = self.ts.len() - before;
+        if rows == 0 {
+            return;
+        }
+        match self.symbol_runs.last_mut() {
+            Some((last, n)) if last.as_deref() == symbol => *n += rows,
+            _ => self.symbol_runs.push((symbol.map(str::to_owned), rows)),
+        }
+    }
+
+    fn append(&mut self, more: Self) {
+        if self.ts.is_empty() {
+            *self = more;
+            return;
+        }
+        let rows = more.ts.len();
+        match more.exchanges {
+            Some(mut theirs) => {
+                let ours = self.exchanges_mut();
+                for (to, from) in [
+                    (&mut ours.exchange, &mut theirs.exchange),
+                    (&mut ours.bid, &mut theirs.bid),
+                    (&mut ours.ask, &mut theirs.ask),
+                ] {
+                    for value in &from.finish() {
+                        to.append_option(value);
+                    }
+                }
+            }
+            None => {
+                if let Some(ours) = &mut self.exchanges {
+                    ours.push_nulls(rows);
+                }
+            }
+        }
+        for (symbol, rows) in more.symbol_runs {
+            match self.symbol_runs.last_mut() {
+                Some((last, n)) if *last == symbol => *n += rows,
+                _ => self.symbol_runs.push((symbol, rows)),
+            }
+        }
+        self.ts.extend(more.ts);
+        self.bid.extend(more.bid);
+        self.bid_size.extend(more.bid_size);
+        self.ask.extend(more.ask);
+        self.ask_size.extend(more.ask_size);
+        self.spread.extend(more.spread);
     }
 }
 
@@ -159,6 +288,106 @@ impl QuoteCols {
             ask_size: self.ask_size[i],
             bid_exchange: str_at(self.bid_exchange.as_ref(), i).map(str::to_owned),
             ask_exchange: str_at(self.ask_exchange.as_ref(), i).map(str::to_owned),
+        }
+    }
+}
+
+impl QuoteKernel {
+    /// The best quote of each second in `rows` (one symbol's, time-ordered): seconds finished here go to `out`,
+    /// the open one stays in `state`. The loop over one second does nothing but reduce; validity is checked from
+    /// the extremes once per run.
+    fn seconds(
+        c: &QuoteCols,
+        rows: Range<usize>,
+        state: &mut OpenSecond,
+        out: &mut QuoteOut,
+    ) -> RunStatus {
+        let base = rows.start;
+        let ts = &c.ts[rows.clone()];
+        let bid = &c.bid[rows.clone()];
+        let ask = &c.ask[rows.clone()];
+        let bsz = &c.bid_size[rows.clone()];
+        let asz = &c.ask_size[rows];
+        let mut prev = state.last_ts.unwrap_or(i64::MIN);
+        let mut end = state.end;
+        let mut label = state.label;
+        let mut best_key = state.key;
+        // Index (within the run) of the best quote when it is in this batch; usize::MAX when carried in `state`.
+        let mut best_idx = usize::MAX;
+        let mut unsorted = false;
+        // Extremes of the prices and sizes, for the validity check once per run (NaN never wins a comparison,
+        // and NaN prices are allowed: they mean "this side is absent").
+        let (mut low_price, mut high_price, mut low_size) = (0.0f64, 0.0f64, 0i64);
+        let mut i = 0;
+        while i < ts.len() {
+            if ts[i] >= end {
+                if best_key != NO_QUOTE {
+                    if best_idx == usize::MAX {
+                        out.push(label, best_key, &state.best.take().unwrap_or_default());
+                    } else {
+                        out.push_at(label, best_key, c, base + best_idx);
+                    }
+                }
+                label = if ts[i].checked_sub(end).is_some_and(|d| d < NS_PER_SEC) {
+                    end
+                } else {
+                    floor_to(ts[i], NS_PER_SEC)
+                };
+                end = label.saturating_add(NS_PER_SEC);
+                best_key = NO_QUOTE;
+                best_idx = usize::MAX;
+                state.best = None;
+            }
+            // One second: nothing but the reductions.
+            let (key_before, idx_before) = (best_key, best_idx);
+            let mut j = ts.len();
+            let quotes = ts[i..]
+                .iter()
+                .zip(&bid[i..])
+                .zip(&ask[i..])
+                .zip(&bsz[i..])
+                .zip(&asz[i..]);
+            for (k, ((((&t, &bp), &ap), &bs), &az)) in quotes.enumerate() {
+                if t >= end {
+                    j = i + k;
+                    break;
+                }
+                unsorted |= t < prev;
+                prev = t;
+                low_price = if bp < low_price { bp } else { low_price };
+                low_price = if ap < low_price { ap } else { low_price };
+                high_price = if bp > high_price { bp } else { high_price };
+                high_price = if ap > high_price { ap } else { high_price };
+                low_size = low_size.min(bs).min(az);
+                let spread = micros_fast(ap).wrapping_sub(micros_fast(bp));
+                let valid = (bp > 0.0) & (ap > 0.0) & (bs > 0) & (az > 0) & (spread >= 0);
+                let key = if valid { spread } else { NO_QUOTE };
+                best_idx = if key < best_key { i + k } else { best_idx };
+                best_key = best_key.min(key);
+            }
+            if high_price >= MAX_FAST_PRICE {
+                (best_key, best_idx) = exact_best(
+                    (&bid[i..j], &ask[i..j], &bsz[i..j], &asz[i..j]),
+                    i,
+                    (key_before, idx_before),
+                );
+            }
+            i = j;
+        }
+        let bad = (low_price < 0.0) | (high_price == f64::INFINITY) | (low_size < 0);
+        if best_idx != usize::MAX {
+            state.best = Some(c.best_at(base + best_idx));
+        }
+        state.label = label;
+        state.end = end;
+        state.key = best_key;
+        if !ts.is_empty() {
+            state.last_ts = Some(prev);
+        }
+        RunStatus {
+            bad,
+            unsorted,
+            overflow: None,
         }
     }
 }
@@ -225,76 +454,24 @@ impl Kernel for QuoteKernel {
         symbol: Option<&str>,
         out: &mut QuoteOut,
     ) -> RunStatus {
-        let base = rows.start;
-        let ts = &c.ts[rows.clone()];
-        let bid = &c.bid[rows.clone()];
-        let ask = &c.ask[rows.clone()];
-        let bsz = &c.bid_size[rows.clone()];
-        let asz = &c.ask_size[rows];
-        let mut prev = state.last_ts.unwrap_or(i64::MIN);
-        let mut end = state.end;
-        let mut label = state.label;
-        let mut best_key = state.key;
-        // Index (within the run) of the best quote when it is in this batch; usize::MAX when carried in `state`.
-        let mut best_idx = usize::MAX;
-        let (mut bad, mut unsorted) = (false, false);
-        for (i, ((((&t, &bp), &ap), &bs), &az)) in
-            ts.iter().zip(bid).zip(ask).zip(bsz).zip(asz).enumerate()
-        {
-            bad |= (bp < 0.0)
-                | (ap < 0.0)
-                | (bp == f64::INFINITY)
-                | (ap == f64::INFINITY)
-                | (bs < 0)
-                | (az < 0);
-            unsorted |= t < prev;
-            prev = t;
-            if t >= end {
-                if best_key != NO_QUOTE {
-                    if best_idx == usize::MAX {
-                        out.push(
-                            symbol,
-                            label,
-                            best_key,
-                            &state.best.take().unwrap_or_default(),
-                        );
-                    } else {
-                        out.push_at(symbol, label, best_key, c, base + best_idx);
-                    }
-                }
-                label = floor_to(t, NS_PER_SEC);
-                end = label + NS_PER_SEC;
-                best_key = NO_QUOTE;
-                best_idx = usize::MAX;
-                state.best = None;
-            }
-            let spread = micros(ap) - micros(bp);
-            let valid = (bp > 0.0) & (ap > 0.0) & (bs > 0) & (az > 0) & (spread >= 0);
-            let key = if valid { spread } else { NO_QUOTE };
-            if key < best_key {
-                best_key = key;
-                best_idx = i;
-            }
+        let before = out.ts.len();
+        if let (Some(&first), Some(&last)) = (c.ts.get(rows.start), c.ts[rows.clone()].last()) {
+            out.reserve(
+                Interval::Fixed(NS_PER_SEC)
+                    .max_buckets(first, last)
+                    .min(rows.len()),
+            );
         }
-        if best_idx != usize::MAX {
-            state.best = Some(c.best_at(base + best_idx));
-        }
-        state.label = label;
-        state.end = end;
-        state.key = best_key;
-        if !ts.is_empty() {
-            state.last_ts = Some(prev);
-        }
-        RunStatus {
-            bad,
-            unsorted,
-            overflow: None,
-        }
+        let status = Self::seconds(c, rows, state, out);
+        out.add_symbol_since(symbol, before);
+        status
     }
 
     fn flush(&self, state: &OpenSecond, symbol: Option<&str>, out: &mut QuoteOut) {
         if let (true, Some(best)) = (state.key != NO_QUOTE, &state.best) {
-            out.push(symbol, state.label, state.key, best);
+            let before = out.ts.len();
+            out.push(state.label, state.key, best);
+            out.add_symbol_since(symbol, before);
         }
     }
 
@@ -306,19 +483,22 @@ impl Kernel for QuoteKernel {
         QuoteOut::default()
     }
 
-    fn finish_out(&self, mut out: QuoteOut) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(out.symbol.finish()),
+    fn finish_out(&self, out: QuoteOut) -> Result<RecordBatch> {
+        let rows = out.ts.len();
+        let exchanges = out.exchanges.map_or_else(
+            || std::array::from_fn(|_| new_null_array(&DataType::Utf8, rows)),
+            Exchanges::finish,
+        );
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(schema::repeated_strings(&out.symbol_runs)),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.bid)),
             Arc::new(Int64Array::from(out.bid_size)),
             Arc::new(Float64Array::from(out.ask)),
             Arc::new(Int64Array::from(out.ask_size)),
             Arc::new(Float64Array::from(out.spread)),
-            Arc::new(out.exchange.finish()),
-            Arc::new(out.bid_exchange.finish()),
-            Arc::new(out.ask_exchange.finish()),
         ];
+        columns.extend(exchanges);
         Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
 
@@ -329,6 +509,21 @@ impl Kernel for QuoteKernel {
     fn overflow_column(&self) -> &'static str {
         "bid_size"
     }
+
+    fn interval_end(&self, ts: i64) -> i64 {
+        floor_to(ts, NS_PER_SEC).saturating_add(NS_PER_SEC)
+    }
+
+    fn resume(last_ts: i64) -> OpenSecond {
+        OpenSecond {
+            last_ts: Some(last_ts),
+            ..OpenSecond::default()
+        }
+    }
+
+    fn append(&self, out: &mut QuoteOut, more: QuoteOut) {
+        out.append(more);
+    }
 }
 
 /// A streaming quotes -> best quote per second sampler.
@@ -336,8 +531,8 @@ pub type QuoteSampler = Stream<QuoteKernel>;
 
 /// A new streaming best-quote sampler.
 #[must_use]
-pub fn quote_sampler(symbol: Option<String>, assume_utc: bool) -> QuoteSampler {
-    Stream::new(QuoteKernel { assume_utc }, symbol)
+pub fn quote_sampler(symbol: Option<String>, assume_utc: bool, threads: usize) -> QuoteSampler {
+    Stream::new(QuoteKernel { assume_utc }, symbol).with_threads(threads)
 }
 
 /// Quotes -> best quote per second in one call (unsorted input is sorted stably first).
@@ -348,8 +543,9 @@ pub fn best_quotes(
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
     symbol: Option<String>,
     assume_utc: bool,
+    threads: usize,
 ) -> Result<RecordBatch> {
-    crate::stream::one_shot(QuoteKernel { assume_utc }, symbol, batches)
+    crate::stream::one_shot(QuoteKernel { assume_utc }, symbol, threads, batches)
 }
 
 #[cfg(test)]
@@ -386,7 +582,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let out = best_quotes([Ok(b)], None, false).unwrap();
+        let out = best_quotes([Ok(b)], None, false, 2).unwrap();
         assert_eq!(out.num_rows(), 1);
         let bid = out.column_by_name("bid_price").unwrap();
         let bid = bid.as_any().downcast_ref::<Float64Array>().unwrap();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
@@ -253,6 +254,23 @@ pub fn strings(array: &ArrayRef, column: &str) -> Result<StringArray> {
     Ok(arrow_cast::cast(array, &DataType::Utf8)?
         .as_string::<i32>()
         .clone())
+}
+
+/// A string column from runs of equal values (`None` is a run of nulls), as the kernels emit their symbols.
+#[must_use]
+pub fn repeated_strings(runs: &[(Option<String>, usize)]) -> StringArray {
+    let rows = runs.iter().map(|r| r.1).sum();
+    let bytes = runs
+        .iter()
+        .map(|(s, n)| s.as_ref().map_or(0, String::len) * n)
+        .sum();
+    let mut builder = StringBuilder::with_capacity(rows, bytes);
+    for (value, n) in runs {
+        for _ in 0..*n {
+            builder.append_option(value.as_deref());
+        }
+    }
+    builder.finish()
 }
 
 /// Like [`strings`], but nulls are an error.

@@ -1,9 +1,11 @@
 //! The driver shared by the streaming kernels: it splits each batch into runs of one symbol, keeps one open
 //! interval per symbol across batches, makes a batch all-or-nothing (state changes are committed only when the
-//! whole batch succeeded), and falls back to a stable sort when a batch is not in time order.
+//! whole batch succeeded), and falls back to a stable sort when a batch is not in time order. Long runs are cut at
+//! interval boundaries and aggregated on several threads; the output does not depend on the thread count.
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::thread;
 
 use arrow_array::{Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::SchemaRef;
@@ -24,14 +26,23 @@ pub struct RunStatus {
     pub overflow: Option<usize>,
 }
 
+/// A run shorter than this many rows per thread stays on one thread.
+const MIN_ROWS_PER_THREAD: usize = 1 << 18;
+
+/// Threads the kernels use unless told otherwise: the cores this process may run on, at most 8.
+#[must_use]
+pub fn default_threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
 /// A kernel that aggregates runs of one symbol's time-ordered rows.
-pub trait Kernel: Clone {
+pub trait Kernel: Clone + Send + Sync {
     /// The checked columns of one batch.
-    type Cols;
+    type Cols: Sync;
     /// The open interval of one symbol.
-    type State: Clone + Default;
+    type State: Clone + Default + Send;
     /// Output being built.
-    type Out;
+    type Out: Send;
 
     /// Checks types and nulls and converts the batch's columns.
     ///
@@ -66,10 +77,17 @@ pub trait Kernel: Clone {
     fn schema(&self) -> SchemaRef;
     /// Name of the overflowing column for error messages.
     fn overflow_column(&self) -> &'static str;
+    /// The end (exclusive, UTC ns) of the interval holding `ts`: rows from there on may go to another thread.
+    fn interval_end(&self, ts: i64) -> i64;
+    /// A state with no open interval that has consumed rows up to `last_ts`.
+    fn resume(last_ts: i64) -> Self::State;
+    /// Appends `more`, emitted after everything in `out`, to `out`.
+    fn append(&self, out: &mut Self::Out, more: Self::Out);
 }
 
 enum Attempt<S, O> {
-    Done(HashMap<String, S>, O),
+    /// New states, output, and whether the output is already sorted by (symbol, time).
+    Done(HashMap<String, S>, O, bool),
     NeedSort,
 }
 
@@ -80,6 +98,8 @@ pub struct Stream<K: Kernel> {
     fill_symbol: Option<String>,
     rows_seen: u64,
     finished: bool,
+    threads: usize,
+    min_rows_per_thread: usize,
 }
 
 impl<K: Kernel> Stream<K> {
@@ -91,7 +111,23 @@ impl<K: Kernel> Stream<K> {
             fill_symbol,
             rows_seen: 0,
             finished: false,
+            threads: default_threads(),
+            min_rows_per_thread: MIN_ROWS_PER_THREAD,
         }
+    }
+
+    /// Aggregates long runs on up to `threads` threads (at least 1).
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Gives each thread at least `rows` rows of a run (default 2^18; tiny values let tests cut tiny inputs).
+    #[must_use]
+    pub fn with_min_rows_per_thread(mut self, rows: usize) -> Self {
+        self.min_rows_per_thread = rows.max(1);
+        self
     }
 
     /// The output schema.
@@ -107,14 +143,26 @@ impl<K: Kernel> Stream<K> {
     /// Bad columns or values (naming column and row), [`Error::OutOfOrder`] when a symbol's rows go back in time
     /// across batches, [`Error::Finished`] after `finish`.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let (out, sorted) = self.push_out(batch)?;
+        let out = self.kernel.finish_out(out)?;
+        if sorted {
+            Ok(out)
+        } else {
+            sort_output(&out)
+        }
+    }
+
+    /// [`Stream::push`] before the output becomes a batch: the rows in emission order, and whether that order is
+    /// already (symbol, time).
+    fn push_out(&mut self, batch: &RecordBatch) -> Result<(K::Out, bool)> {
         if self.finished {
             return Err(Error::Finished);
         }
         let offset = self.rows_seen;
         let symbols = symbol_column(batch, offset)?;
         let cols = self.kernel.extract(batch, offset)?;
-        let (work, out) = match self.attempt(&cols, symbols.as_ref(), offset, None)? {
-            Attempt::Done(work, out) => (work, out),
+        let (work, out, sorted) = match self.attempt(&cols, symbols.as_ref(), offset, None)? {
+            Attempt::Done(work, out, sorted) => (work, out, sorted),
             Attempt::NeedSort => {
                 if let Some(err) = self.kernel.first_invalid(&cols, offset) {
                     return Err(err);
@@ -124,7 +172,7 @@ impl<K: Kernel> Stream<K> {
                 let symbols = symbol_column(&sorted, offset)?;
                 let cols = self.kernel.extract(&sorted, offset)?;
                 match self.attempt(&cols, symbols.as_ref(), offset, Some(&perm))? {
-                    Attempt::Done(work, out) => (work, out),
+                    Attempt::Done(work, out, sorted) => (work, out, sorted),
                     Attempt::NeedSort => {
                         return Err(Error::InvalidArgument(
                             "internal error: sorted batch reported unsorted".into(),
@@ -135,7 +183,7 @@ impl<K: Kernel> Stream<K> {
         };
         self.states.extend(work);
         self.rows_seen += batch.num_rows() as u64;
-        sort_output(&self.kernel.finish_out(out)?)
+        Ok((out, sorted))
     }
 
     /// Flushes every open interval and ends the stream.
@@ -143,21 +191,27 @@ impl<K: Kernel> Stream<K> {
     /// # Errors
     /// [`Error::Finished`] when called twice.
     pub fn finish(&mut self) -> Result<RecordBatch> {
+        let mut out = self.kernel.new_out();
+        self.finish_into(&mut out)?;
+        self.kernel.finish_out(out)
+    }
+
+    /// Emits every open interval into `out` (symbols in order) and ends the stream.
+    fn finish_into(&mut self, out: &mut K::Out) -> Result<()> {
         if self.finished {
             return Err(Error::Finished);
         }
         self.finished = true;
-        let mut out = self.kernel.new_out();
         let mut keys: Vec<&String> = self.states.keys().collect();
         keys.sort();
         for key in keys {
             let symbol = (!key.is_empty())
                 .then_some(key.as_str())
                 .or(self.fill_symbol.as_deref());
-            self.kernel.flush(&self.states[key], symbol, &mut out);
+            self.kernel.flush(&self.states[key], symbol, out);
         }
         self.states.clear();
-        self.kernel.finish_out(out)
+        Ok(())
     }
 
     fn attempt(
@@ -171,9 +225,14 @@ impl<K: Kernel> Stream<K> {
         let mut work: HashMap<String, K::State> = HashMap::new();
         let mut out = self.kernel.new_out();
         let mut start = 0;
+        // Runs in increasing symbol order emit rows already sorted by (symbol, time).
+        let mut sorted = true;
+        let mut last_key: Option<&str> = None;
         while start < ts.len() {
             let end = symbols.map_or(ts.len(), |s| run_end(s, start));
             let key = symbols.map_or("", |s| s.value(start));
+            sorted &= last_key.is_none_or(|last| last < key);
+            last_key = Some(key);
             let symbol = symbols
                 .map(|s| s.value(start))
                 .or(self.fill_symbol.as_deref());
@@ -197,7 +256,7 @@ impl<K: Kernel> Stream<K> {
                     });
                 }
             }
-            let status = self.kernel.run(cols, start..end, state, symbol, &mut out);
+            let status = self.run_split(cols, start..end, state, symbol, &mut out);
             if status.bad {
                 return Err(self.kernel.first_invalid(cols, offset).unwrap_or_else(|| {
                     Error::InvalidArgument("internal error: invalid row not found".into())
@@ -216,8 +275,96 @@ impl<K: Kernel> Stream<K> {
             }
             start = end;
         }
-        Ok(Attempt::Done(work, out))
+        Ok(Attempt::Done(work, out, sorted))
     }
+
+    /// [`Kernel::run`] over one symbol's run, cut at interval boundaries into parts aggregated on their own
+    /// threads. Every part after the first starts from [`Kernel::resume`] with the timestamp before it, so each
+    /// adjacent pair of rows is still compared once and unsorted input is still noticed.
+    fn run_split(
+        &self,
+        cols: &K::Cols,
+        rows: Range<usize>,
+        state: &mut K::State,
+        symbol: Option<&str>,
+        out: &mut K::Out,
+    ) -> RunStatus {
+        let ts = K::timestamps(cols);
+        let parts = split_at_intervals(ts, rows, self.threads, self.min_rows_per_thread, |t| {
+            self.kernel.interval_end(t)
+        });
+        let Some((first, rest)) = parts.split_first() else {
+            return RunStatus::default();
+        };
+        if rest.is_empty() {
+            return self.kernel.run(cols, first.clone(), state, symbol, out);
+        }
+        let kernel = &self.kernel;
+        let (mut status, results) = thread::scope(|scope| {
+            let handles: Vec<_> = rest
+                .iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut part_state = K::resume(ts[part.start - 1]);
+                        let mut part_out = kernel.new_out();
+                        let status =
+                            kernel.run(cols, part.clone(), &mut part_state, symbol, &mut part_out);
+                        (part_state, part_out, status)
+                    })
+                })
+                .collect();
+            let status = kernel.run(cols, first.clone(), state, symbol, out);
+            // The next part starts a new interval, so this part's last one is complete.
+            kernel.flush(state, symbol, out);
+            let results: Vec<_> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (status, results)
+        });
+        let last = results.len() - 1;
+        for (k, (part_state, mut part_out, part_status)) in results.into_iter().enumerate() {
+            status.bad |= part_status.bad;
+            status.unsorted |= part_status.unsorted;
+            status.overflow = status.overflow.or(part_status.overflow);
+            if k < last {
+                kernel.flush(&part_state, symbol, &mut part_out);
+            }
+            kernel.append(out, part_out);
+            *state = part_state;
+        }
+        status
+    }
+}
+
+/// Cuts `rows` into at most `threads` parts of similar size, each starting where an interval starts (for sorted
+/// `ts`; on unsorted input the cuts are merely somewhere, which is harmless as that input is redone sorted).
+fn split_at_intervals(
+    ts: &[i64],
+    rows: Range<usize>,
+    threads: usize,
+    min_rows: usize,
+    interval_end: impl Fn(i64) -> i64,
+) -> Vec<Range<usize>> {
+    let parts = threads.min(rows.len() / min_rows).max(1);
+    let mut cuts = vec![rows.start];
+    for p in 1..parts {
+        let target = rows.start + rows.len() * p / parts;
+        let last = cuts[cuts.len() - 1];
+        if target <= last {
+            continue;
+        }
+        let end = interval_end(ts[target - 1]);
+        let cut = target + ts[target..rows.end].partition_point(|&t| t < end);
+        if cut > last && cut < rows.end {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(rows.end);
+    cuts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
 /// Runs a whole input through a fresh stream: the one-shot form of a kernel. Input that goes back in time across
@@ -228,18 +375,18 @@ impl<K: Kernel> Stream<K> {
 pub fn one_shot<K: Kernel>(
     kernel: K,
     fill_symbol: Option<String>,
+    threads: usize,
     batches: impl IntoIterator<Item = Result<RecordBatch>>,
 ) -> Result<RecordBatch> {
-    let mut stream = Stream::new(kernel.clone(), fill_symbol.clone());
-    let schema = stream.schema();
+    let mut stream = Stream::new(kernel.clone(), fill_symbol.clone()).with_threads(threads);
     let mut kept: Vec<RecordBatch> = Vec::new();
-    let mut outs: Vec<RecordBatch> = Vec::new();
+    let mut out = kernel.new_out();
     let mut batches = batches.into_iter();
     let mut out_of_order = false;
     for batch in batches.by_ref() {
         let batch = batch?;
-        match stream.push(&batch) {
-            Ok(out) => outs.push(out),
+        match stream.push_out(&batch) {
+            Ok((more, _)) => kernel.append(&mut out, more),
             Err(Error::OutOfOrder { .. }) => out_of_order = true,
             Err(err) => return Err(err),
         }
@@ -253,14 +400,21 @@ pub fn one_shot<K: Kernel>(
             kept.push(batch?);
         }
         let whole = concat_batches(kept[0].schema_ref(), &kept)?;
-        let mut stream = Stream::new(kernel, fill_symbol);
-        let first = stream.push(&whole)?;
-        let rest = stream.finish()?;
-        return sort_output(&concat_batches(&schema, &[first, rest])?);
+        kept.clear();
+        stream = Stream::new(kernel.clone(), fill_symbol).with_threads(threads);
+        let (more, _) = stream.push_out(&whole)?;
+        out = more;
     }
     drop(kept);
-    outs.push(stream.finish()?);
-    sort_output(&concat_batches(&schema, &outs)?)
+    // One symbol's rows come out in time order; several symbols' final intervals come out last.
+    let one_symbol = stream.states.len() <= 1;
+    stream.finish_into(&mut out)?;
+    let out = kernel.finish_out(out)?;
+    if one_symbol {
+        Ok(out)
+    } else {
+        sort_output(&out)
+    }
 }
 
 fn symbol_column(batch: &RecordBatch, offset: u64) -> Result<Option<StringArray>> {
@@ -324,4 +478,190 @@ fn sort_output(batch: &RecordBatch) -> Result<RecordBatch> {
 
 fn fill_nulls(symbols: &StringArray) -> StringArray {
     symbols.iter().map(|s| Some(s.unwrap_or(""))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
+
+    use super::*;
+    use crate::bars::bar_aggregator;
+    use crate::quotes::quote_sampler;
+
+    /// xorshift64*: reproducible random cases without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+    }
+
+    /// Timestamps that repeat, sit on and next to second boundaries, cross minutes and New York midnight, and now
+    /// and then go back in time; one or two symbols, in runs or interleaved.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
+    fn case(rng: &mut Rng, quotes: bool) -> RecordBatch {
+        let n = 1 + rng.below(120) as usize;
+        // 2024-03-10 04:59:58 UTC: New York midnight before the spring-forward day is two seconds away.
+        let mut t: i64 = 1_710_046_798_000_000_000;
+        let mut ts = Vec::with_capacity(n);
+        for _ in 0..n {
+            t += match rng.below(10) {
+                0..=2 => 0,
+                3 => 1,
+                4 => 1_000_000_000 - t.rem_euclid(1_000_000_000),
+                5 => 61_000_000_000,
+                6 if rng.below(8) == 0 => -2_000_000_000,
+                _ => rng.below(400_000_000) as i64,
+            };
+            ts.push(t);
+        }
+        let value = |rng: &mut Rng| {
+            if rng.below(60) == 0 {
+                [-1.0, f64::NAN, 0.0, f64::INFINITY][rng.below(4) as usize]
+            } else {
+                100.0 + rng.below(300) as f64 / 100.0
+            }
+        };
+        // Some cases overflow int64 volume in several bars, to check which row the error names.
+        let huge = if rng.below(4) == 0 { 3 } else { 80 };
+        let size = |rng: &mut Rng| match rng.below(huge) {
+            0 => i64::MAX / 3,
+            1 if rng.below(20) == 0 => -5,
+            _ => rng.below(500) as i64,
+        };
+        let interleave = rng.below(3) == 0;
+        let symbols: Vec<&str> = (0..n)
+            .map(|i| {
+                if interleave {
+                    ["A", "B"][rng.below(2) as usize]
+                } else if i < n / 2 {
+                    "A"
+                } else {
+                    "B"
+                }
+            })
+            .collect();
+        let ts: ArrayRef = Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC"));
+        let symbol: ArrayRef = Arc::new(StringArray::from(symbols));
+        let mut f = |_| -> ArrayRef {
+            Arc::new(Float64Array::from(
+                (0..n).map(|_| value(rng)).collect::<Vec<_>>(),
+            ))
+        };
+        if quotes {
+            let bid = f(0);
+            let ask = f(0);
+            let sizes = |rng: &mut Rng| -> ArrayRef {
+                Arc::new(Int64Array::from(
+                    (0..n).map(|_| size(rng).min(1000)).collect::<Vec<_>>(),
+                ))
+            };
+            let (bid_size, ask_size) = (sizes(rng), sizes(rng));
+            RecordBatch::try_from_iter([
+                ("symbol", symbol),
+                ("timestamp", ts),
+                ("bid_price", bid),
+                ("bid_size", bid_size),
+                ("ask_price", ask),
+                ("ask_size", ask_size),
+            ])
+        } else {
+            let price = f(0);
+            let sizes: ArrayRef = Arc::new(Int64Array::from(
+                (0..n).map(|_| size(rng)).collect::<Vec<_>>(),
+            ));
+            RecordBatch::try_from_iter([
+                ("symbol", symbol),
+                ("timestamp", ts),
+                ("price", price),
+                ("size", sizes),
+            ])
+        }
+        .unwrap()
+    }
+
+    /// Every pushed output and the final one, or the first error as text.
+    fn outputs<K: Kernel>(
+        mut stream: Stream<K>,
+        batch: &RecordBatch,
+        cuts: &[usize],
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain([&batch.num_rows()]) {
+            match stream.push(&batch.slice(start, end - start)) {
+                Ok(out) => seen.push(format!("{out:?}")),
+                Err(err) => {
+                    seen.push(format!("error: {err}"));
+                    return seen;
+                }
+            }
+            start = end;
+        }
+        seen.push(format!("{:?}", stream.finish()));
+        seen
+    }
+
+    #[test]
+    fn threads_never_change_results_or_errors() {
+        let mut rng = Rng(0x5EED_1234_ABCD_0001);
+        for round in 0..600 {
+            let quotes = round % 3 == 0;
+            let batch = case(&mut rng, quotes);
+            let n = batch.num_rows();
+            let mut cuts: Vec<usize> = (0..rng.below(3))
+                .map(|_| rng.below(n as u64) as usize)
+                .collect();
+            cuts.sort_unstable();
+            let interval = ["1s", "1m", "1d"][rng.below(3) as usize];
+            let run = |threads: usize, min_rows: usize| {
+                if quotes {
+                    let s = quote_sampler(None, false, threads).with_min_rows_per_thread(min_rows);
+                    outputs(s, &batch, &cuts)
+                } else {
+                    let s = bar_aggregator(interval, "all", None, false, threads)
+                        .unwrap()
+                        .with_min_rows_per_thread(min_rows);
+                    outputs(s, &batch, &cuts)
+                }
+            };
+            let want = run(1, 1);
+            for (threads, min_rows) in [(2, 1), (3, 2), (5, 1), (8, 3)] {
+                assert_eq!(
+                    run(threads, min_rows),
+                    want,
+                    "round {round}, {threads} threads, {interval}, quotes={quotes}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cuts_fall_on_interval_starts() {
+        let ts: Vec<i64> = vec![0, 5, 9, 10, 10, 12, 19, 20, 21, 35, 36, 40];
+        let parts = split_at_intervals(&ts, 0..ts.len(), 4, 1, |t| t - t.rem_euclid(10) + 10);
+        assert_eq!(parts.first().map(|p| p.start), Some(0));
+        assert_eq!(parts.last().map(|p| p.end), Some(ts.len()));
+        for pair in parts.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+            let cut = pair[1].start;
+            assert_ne!(
+                ts[cut - 1] / 10,
+                ts[cut] / 10,
+                "cut inside an interval: {parts:?}"
+            );
+        }
+        assert!(parts.len() > 1);
+        // Fewer rows than the minimum per thread: one part.
+        assert_eq!(
+            split_at_intervals(&ts, 0..ts.len(), 4, 100, |t| t + 1).len(),
+            1
+        );
+    }
 }

@@ -71,6 +71,8 @@ quote_prices = st.one_of(
     st.integers(1, 20_000).map(lambda c: c / 100),
     st.integers(1, 2_000_000).map(lambda c: c / 10_000),
     st.just(float("nan")),
+    # Around and above the $2e9 where the kernel leaves its fast micro-unit path for the exact one.
+    st.sampled_from([1_999_999_999.99, 2e9, 2_000_000_000.01, 2_000_000_000.02, 5e9, 1e12]),
 )
 quote_sizes = st.one_of(st.sampled_from([0, 1, 100]), st.integers(0, 10**6))
 exchanges = st.sampled_from(["Q", "P", "K", "V", " "])

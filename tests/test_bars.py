@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,6 +11,7 @@ import pytest
 import ticklake
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ticklake.sample import sample_trades
 
 from tests.conftest import frame_records, records
 from tests.reference import ref_bars
@@ -163,3 +166,30 @@ def test_inputs_from_pandas_polars_duckdb_and_batches() -> None:
     con = duckdb.connect()
     con.register("t", t)
     assert ticklake.bars(con.sql("SELECT * FROM t"), symbol="X").equals(want)
+
+
+def test_threads_never_change_the_bars() -> None:
+    """Long runs are cut at bar boundaries across threads (Rust tests cut tiny random inputs the same way)."""
+    trades = sample_trades("SPY", dt.date(2024, 3, 8), dt.date(2024, 3, 11), n=700_000)  # spans the DST switch
+    for interval, policy in (("1s", "all"), ("1m", "alpaca"), ("1d", "alpaca")):
+        one = ticklake.bars(trades, interval=interval, conditions=policy, threads=1)  # type: ignore[arg-type]
+        assert one.num_rows > 0
+        for threads in (2, 3):
+            got = ticklake.bars(trades, interval=interval, conditions=policy, threads=threads)  # type: ignore[arg-type]
+            assert got.equals(one), (interval, policy, threads)
+    broken = trades.set_column(
+        trades.schema.get_field_index("price"),
+        "price",
+        pa.array(np.where(np.arange(trades.num_rows) == 600_000, -1.0, trades["price"].to_numpy())),
+    )
+    for threads in (1, 2):
+        with pytest.raises(ticklake.InvalidInputError, match="price") as info:
+            ticklake.bars(broken, threads=threads)
+        assert info.value.row == 600_000
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_threads_must_be_a_positive_int(threads: object) -> None:
+    t = pa.table({"timestamp": _ts("2024-01-02 15:00:00"), "price": [1.0], "size": [1]})
+    with pytest.raises(ticklake.InvalidInputError, match="threads"):
+        ticklake.bars(t, threads=threads)  # type: ignore[arg-type]

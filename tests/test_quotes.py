@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pyarrow as pa
 import ticklake
 from hypothesis import given, settings
+from ticklake.sample import sample_quotes
 
 from tests.conftest import frame_records, records
 from tests.reference import ref_best_quotes
@@ -73,3 +76,14 @@ def test_single_exchange_column() -> None:
     t = t.append_column("exchange", pa.array(["V"]))
     (row,) = ticklake.best_quotes(t).to_pylist()
     assert (row["exchange"], row["bid_exchange"], row["ask_exchange"]) == ("V", "V", "V")
+
+
+def test_threads_never_change_the_best_quotes() -> None:
+    quotes = sample_quotes("SPY", dt.date(2024, 3, 8), dt.date(2024, 3, 11), n=700_000)
+    one = ticklake.best_quotes(quotes, threads=1)
+    assert one.num_rows > 0
+    for threads in (2, 3):
+        assert ticklake.best_quotes(quotes, threads=threads).equals(one)
+    sampler = ticklake.QuoteSampler(threads=2)
+    parts = [sampler.push(b) for b in quotes.to_batches(max_chunksize=300_000)] + [sampler.finish()]
+    assert pa.concat_tables(parts).equals(one)

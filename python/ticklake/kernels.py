@@ -12,8 +12,24 @@ import pyarrow as pa
 
 from ticklake import _core
 from ticklake._arrow import arrow_input
+from ticklake.exceptions import InvalidInputError
 
 ConditionPolicy = Literal["alpaca", "all"]
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` as given when it is ``None`` or a positive int.
+
+    Raises:
+        InvalidInputError: anything else.
+
+    Example:
+        >>> check_threads(2)
+        2
+    """
+    if threads is None or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        return threads
+    raise InvalidInputError(f"threads must be a positive int or None, got {threads!r}")
 
 
 def bars(
@@ -24,6 +40,7 @@ def bars(
     symbol: str | None = None,
     conditions: ConditionPolicy = "alpaca",
     assume_utc: bool = False,
+    threads: int | None = None,
 ) -> pa.Table:
     """Aggregates trades into OHLCV bars.
 
@@ -42,6 +59,8 @@ def bars(
             intraday intervals, daily column for ``1d``); ``"all"`` counts every trade. Trades whose ``update`` is
             ``canceled`` or ``incorrect`` never count.
         assume_utc: accept tz-naive timestamps as UTC.
+        threads: threads for long runs of one symbol (cut at bar boundaries, so the result never depends on it);
+            default: the cores this process may use, at most 8. Pass 1 when running many processes side by side.
 
     Returns:
         A ``pyarrow.Table``: symbol, timestamp (``timestamp[ns, UTC]``), open, high, low, close, volume,
@@ -49,7 +68,8 @@ def bars(
 
     Raises:
         InvalidInputError: a missing or mistyped column, a tz-naive timestamp, a NaN/inf/zero/negative price,
-            a negative size or an unknown interval; the message names the column and the first bad row.
+            a negative size, an unknown interval or ``threads`` below 1; the message names the column and the
+            first bad row.
 
     Example:
         >>> import pandas as pd, ticklake
@@ -61,10 +81,12 @@ def bars(
         0  150.25  150.30     150
     """
     data = arrow_input(trades, "trades")
-    return _core.bars(data, interval, symbol, conditions, assume_utc)
+    return _core.bars(data, interval, symbol, conditions, assume_utc, check_threads(threads))
 
 
-def best_quotes(quotes: Any, /, *, symbol: str | None = None, assume_utc: bool = False) -> pa.Table:
+def best_quotes(
+    quotes: Any, /, *, symbol: str | None = None, assume_utc: bool = False, threads: int | None = None
+) -> pa.Table:
     """Keeps the best (tightest-spread) valid quote of every UTC second.
 
     A quote is valid when both prices and both sizes are > 0 and ask >= bid (locked quotes count, crossed and
@@ -76,13 +98,15 @@ def best_quotes(quotes: Any, /, *, symbol: str | None = None, assume_utc: bool =
             ``symbol``, ``bid_exchange`` and ``ask_exchange`` (or one ``exchange``).
         symbol: the symbol to put in the output when the input has no ``symbol`` column.
         assume_utc: accept tz-naive timestamps as UTC.
+        threads: as :func:`bars` (runs are cut at second boundaries).
 
     Returns:
         A ``pyarrow.Table``: symbol, timestamp (the second), bid_price, bid_size, ask_price, ask_size, spread
         (rounded to 6 decimals), exchange (when both sides agree), bid_exchange, ask_exchange.
 
     Raises:
-        InvalidInputError: missing or mistyped columns, negative or infinite prices, negative sizes.
+        InvalidInputError: missing or mistyped columns, negative or infinite prices, negative sizes, ``threads``
+            below 1.
 
     Example:
         >>> import pandas as pd, ticklake
@@ -95,7 +119,7 @@ def best_quotes(quotes: Any, /, *, symbol: str | None = None, assume_utc: bool =
         0     150.26     150.27    0.01
     """
     data = arrow_input(quotes, "quotes")
-    return _core.best_quotes(data, symbol, assume_utc)
+    return _core.best_quotes(data, symbol, assume_utc, check_threads(threads))
 
 
 class BarAggregator:
@@ -111,6 +135,7 @@ class BarAggregator:
         symbol: as :func:`bars`.
         conditions: as :func:`bars`.
         assume_utc: as :func:`bars`.
+        threads: as :func:`bars`.
 
     Example:
         >>> agg = ticklake.BarAggregator("1m", symbol="AAPL")
@@ -126,8 +151,9 @@ class BarAggregator:
         symbol: str | None = None,
         conditions: ConditionPolicy = "alpaca",
         assume_utc: bool = False,
+        threads: int | None = None,
     ) -> None:
-        self._inner = _core.BarAggregator(interval, symbol, conditions, assume_utc)
+        self._inner = _core.BarAggregator(interval, symbol, conditions, assume_utc, check_threads(threads))
 
     def push(self, trades: Any) -> pa.Table:
         """Consumes a batch of trades and returns the bars it finished (possibly none).
@@ -146,13 +172,18 @@ class BarAggregator:
 class QuoteSampler:
     """Streaming :func:`best_quotes`: push batches, get back the seconds they finished; :meth:`finish` flushes.
 
+    Args:
+        symbol: as :func:`best_quotes`.
+        assume_utc: as :func:`best_quotes`.
+        threads: as :func:`best_quotes`.
+
     Example:
         >>> sampler = ticklake.QuoteSampler(symbol="AAPL")
         >>> parts = [sampler.push(batch) for batch in batches] + [sampler.finish()]
     """
 
-    def __init__(self, *, symbol: str | None = None, assume_utc: bool = False) -> None:
-        self._inner = _core.QuoteSampler(symbol, assume_utc)
+    def __init__(self, *, symbol: str | None = None, assume_utc: bool = False, threads: int | None = None) -> None:
+        self._inner = _core.QuoteSampler(symbol, assume_utc, check_threads(threads))
 
     def push(self, quotes: Any) -> pa.Table:
         """Consumes a batch of quotes and returns the best quotes of the seconds it finished."""

@@ -12,7 +12,7 @@ use super::gil::detached;
 use crate::bars as bar_kernel;
 use crate::error::{Error, Result};
 use crate::quotes as quote_kernel;
-use crate::stream::{Kernel, Stream};
+use crate::stream::{default_threads, Kernel, Stream};
 
 pub(super) fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
     let schema = batch.schema();
@@ -30,7 +30,7 @@ fn batches(data: AnyRecordBatch) -> PyResult<Batches> {
 
 /// Trades -> OHLCV bars.
 #[pyfunction]
-#[pyo3(signature = (data, interval, symbol, conditions, assume_utc))]
+#[pyo3(signature = (data, interval, symbol, conditions, assume_utc, threads))]
 fn bars<'py>(
     py: Python<'py>,
     data: AnyRecordBatch,
@@ -38,10 +38,12 @@ fn bars<'py>(
     symbol: Option<String>,
     conditions: &str,
     assume_utc: bool,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = batches(data)?;
+    let threads = threads.unwrap_or_else(default_threads);
     let out = detached(py, || {
-        bar_kernel::bars(input, interval, conditions, symbol, assume_utc)
+        bar_kernel::bars(input, interval, conditions, symbol, assume_utc, threads)
     })
     .py_err(py)?;
     table(py, out)
@@ -49,15 +51,20 @@ fn bars<'py>(
 
 /// Quotes -> best quote per second.
 #[pyfunction]
-#[pyo3(signature = (data, symbol, assume_utc))]
+#[pyo3(signature = (data, symbol, assume_utc, threads))]
 fn best_quotes<'py>(
     py: Python<'py>,
     data: AnyRecordBatch,
     symbol: Option<String>,
     assume_utc: bool,
+    threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = batches(data)?;
-    let out = detached(py, || quote_kernel::best_quotes(input, symbol, assume_utc)).py_err(py)?;
+    let threads = threads.unwrap_or_else(default_threads);
+    let out = detached(py, || {
+        quote_kernel::best_quotes(input, symbol, assume_utc, threads)
+    })
+    .py_err(py)?;
     table(py, out)
 }
 
@@ -106,16 +113,18 @@ struct BarAggregator {
 #[pymethods]
 impl BarAggregator {
     #[new]
-    #[pyo3(signature = (interval, symbol, conditions, assume_utc))]
+    #[pyo3(signature = (interval, symbol, conditions, assume_utc, threads))]
     fn new(
         py: Python<'_>,
         interval: &str,
         symbol: Option<String>,
         conditions: &str,
         assume_utc: bool,
+        threads: Option<usize>,
     ) -> PyResult<Self> {
-        let inner =
-            bar_kernel::bar_aggregator(interval, conditions, symbol, assume_utc).py_err(py)?;
+        let threads = threads.unwrap_or_else(default_threads);
+        let inner = bar_kernel::bar_aggregator(interval, conditions, symbol, assume_utc, threads)
+            .py_err(py)?;
         Ok(Self { inner })
     }
 
@@ -137,10 +146,11 @@ struct QuoteSampler {
 #[pymethods]
 impl QuoteSampler {
     #[new]
-    #[pyo3(signature = (symbol, assume_utc))]
-    fn new(symbol: Option<String>, assume_utc: bool) -> Self {
+    #[pyo3(signature = (symbol, assume_utc, threads))]
+    fn new(symbol: Option<String>, assume_utc: bool, threads: Option<usize>) -> Self {
+        let threads = threads.unwrap_or_else(default_threads);
         Self {
-            inner: quote_kernel::quote_sampler(symbol, assume_utc),
+            inner: quote_kernel::quote_sampler(symbol, assume_utc, threads),
         }
     }
 
