@@ -9,7 +9,9 @@
 //! when asked (SPEC §3.2). Daily bars (stamped at New York midnight) can be relabelled to the date at 00:00 UTC.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread;
 
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
@@ -63,6 +65,8 @@ pub struct PageOptions {
     pub lots_to_shares: bool,
     /// Bars: relabel each bar with its New York date at 00:00 UTC (daily bars).
     pub daily_labels: bool,
+    /// Threads for a long array of items (0 or 1: the calling thread only).
+    pub threads: usize,
 }
 
 /// A parsed page: its rows (sorted as the API sent them) and the token of the next page.
@@ -312,6 +316,17 @@ impl StrCol {
         self.validity.len()
     }
 
+    /// Appends the rows of `more`.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    fn append(&mut self, more: &Self) {
+        let shift = self.values.len() as i32;
+        self.offsets
+            .extend(more.offsets[1..].iter().map(|o| o.wrapping_add(shift)));
+        self.values.extend_from_slice(&more.values);
+        self.validity.extend_from_slice(&more.validity);
+        self.nulls += more.nulls;
+    }
+
     fn nulls(validity: Vec<bool>, count: usize) -> Option<arrow_buffer::NullBuffer> {
         (count > 0).then(|| arrow_buffer::NullBuffer::from(validity))
     }
@@ -352,6 +367,17 @@ impl ListCol {
         self.validity.push(valid);
         self.nulls += usize::from(!valid);
         self.offsets.push(self.items.len() as i32);
+    }
+
+    /// Appends the rows of `more`.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    fn append(&mut self, more: &Self) {
+        let shift = self.items.len() as i32;
+        self.offsets
+            .extend(more.offsets[1..].iter().map(|o| o.wrapping_add(shift)));
+        self.items.append(&more.items);
+        self.validity.extend_from_slice(&more.validity);
+        self.nulls += more.nulls;
     }
 
     fn finish(self) -> Result<arrow_array::ListArray> {
@@ -406,6 +432,25 @@ impl Columns {
             s: [strings(), strings(), strings()],
             conditions: ListCol::with_capacity(rows),
         }
+    }
+
+    /// Appends the rows of `more` (parsed from the same array, further on).
+    fn append(&mut self, more: &Self) {
+        self.symbols.append(&more.symbols);
+        self.pending += more.pending;
+        self.ts.extend_from_slice(&more.ts);
+        for (to, from) in self.f.iter_mut().zip(&more.f) {
+            to.extend_from_slice(from);
+        }
+        for (to, from) in self.i.iter_mut().zip(&more.i) {
+            to.extend_from_slice(from);
+        }
+        self.nullable_i.extend_from_slice(&more.nullable_i);
+        self.nullable_f.extend_from_slice(&more.nullable_f);
+        for (to, from) in self.s.iter_mut().zip(&more.s) {
+            to.append(from);
+        }
+        self.conditions.append(&more.conditions);
     }
 
     fn push_symbol(&mut self, symbol: Option<&str>) {
@@ -989,17 +1034,120 @@ impl Columns {
         Ok(())
     }
 
+    /// One item of the page's kind.
+    #[inline]
+    fn item(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        match self.kind {
+            PageKind::Trades => self.trade(scan, symbol),
+            PageKind::Quotes => self.quote(scan, symbol),
+            PageKind::Bars => self.bar(scan, symbol),
+        }
+    }
+
     /// One array of items (or `null`) for `symbol` (None: the single-symbol shape, filled in at the end).
     fn items(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
         if scan.null()? {
             return Ok(());
         }
-        scan.array(|s| match self.kind {
-            PageKind::Trades => self.trade(s, symbol),
-            PageKind::Quotes => self.quote(s, symbol),
-            PageKind::Bars => self.bar(s, symbol),
+        if self.options.threads > 1 && scan.b.len() - scan.pos >= SPLIT_MIN_BYTES {
+            if let Some(cut) = guess_item_start(scan.b, scan.pos + (scan.b.len() - scan.pos) / 2) {
+                return self.items_split(scan, symbol, cut);
+            }
+        }
+        scan.array(|s| self.item(s, symbol))
+    }
+
+    /// [`Columns::items`] on two threads: another thread parses from `cut` (a guessed item start half way
+    /// through the page) to the end of the array while this one parses from the start. When this thread's own
+    /// parse arrives at `cut` between two items, the guess was right and the other half is taken as it is
+    /// (same parser, absolute byte offsets, so even its errors read the same); otherwise it is dropped and this
+    /// thread goes on alone.
+    fn items_split(
+        &mut self,
+        scan: &mut Scanner<'_>,
+        symbol: Option<&str>,
+        cut: usize,
+    ) -> Scan<()> {
+        let stop = AtomicBool::new(false);
+        let (kind, options, bytes) = (self.kind, self.options, scan.b);
+        thread::scope(|scope| {
+            let rest = scope.spawn(|| {
+                let mut more = Columns::new(kind, options, (bytes.len() - cut) / 64);
+                let mut tail = Scanner {
+                    b: bytes,
+                    pos: cut,
+                    days: DayCache::default(),
+                };
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(String::new());
+                    }
+                    more.item(&mut tail, symbol)?;
+                    if !tail.eat(b',') {
+                        tail.expect(b']')?;
+                        return Ok((more, tail.pos));
+                    }
+                }
+            });
+            let result = self.items_up_to(scan, symbol, cut, rest);
+            stop.store(true, Ordering::Relaxed);
+            result
         })
     }
+
+    /// The first half of [`Columns::items_split`].
+    fn items_up_to<'s>(
+        &mut self,
+        scan: &mut Scanner<'_>,
+        symbol: Option<&str>,
+        cut: usize,
+        rest: thread::ScopedJoinHandle<'s, Scan<(Columns, usize)>>,
+    ) -> Scan<()> {
+        scan.expect(b'[')?;
+        if scan.eat(b']') {
+            return Ok(());
+        }
+        loop {
+            self.item(scan, symbol)?;
+            if !scan.eat(b',') {
+                return scan.expect(b']');
+            }
+            if scan.peek().is_some() && scan.pos == cut {
+                let (more, end) = rest
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                self.append(&more);
+                scan.pos = end;
+                return Ok(());
+            }
+            if scan.pos > cut {
+                return self.items_rest(scan, symbol);
+            }
+        }
+    }
+
+    /// The items after a `,` up to and including the closing `]`.
+    fn items_rest(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+        loop {
+            self.item(scan, symbol)?;
+            if !scan.eat(b',') {
+                return scan.expect(b']');
+            }
+        }
+    }
+}
+
+/// Arrays of items shorter than this many bytes (about 1,300 trades) are parsed on one thread.
+const SPLIT_MIN_BYTES: usize = 128 * 1024;
+
+/// A likely item start at or after `from`: the `{` of the first `},{` there. Only a guess (the bytes could sit in
+/// a string); [`Columns::items_split`] checks it.
+fn guess_item_start(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(3)
+        .position(|w| w == b"},{")
+        .map(|at| from + at + 2)
 }
 
 /// Parses one page of `kind` from its JSON bytes.
@@ -1127,15 +1275,15 @@ mod tests {
         let q = br#"{"quotes":{"AAPL":[{"t":"2022-03-09T09:00:00.000059Z","ax":"K","ap":158.65,"as":1,"bx":"Q","bp":159.52,"bs":4,"c":["R"],"z":"C"},{"t":"2025-11-03T15:00:00Z","ax":"K","ap":1,"as":7,"bx":"Q","bp":1,"bs":4,"c":["R"],"z":"C"}]},"next_page_token":null}"#;
         let opts = PageOptions {
             lots_to_shares: true,
-            daily_labels: false,
+            ..PageOptions::default()
         };
         let page = parse_page(q, PageKind::Quotes, opts).unwrap();
         let sizes = page.batch.column(3).as_primitive::<Int64Type>();
         assert_eq!((sizes.value(0), sizes.value(1)), (400, 4));
         let b = br#"{"bars":[{"t":"2023-09-29T04:00:00Z","o":172.02,"h":173.07,"l":170.341,"c":171.21,"v":51861083,"n":535134,"vw":171.599691}],"symbol":"AAPL","next_page_token":null}"#;
         let opts = PageOptions {
-            lots_to_shares: false,
             daily_labels: true,
+            ..PageOptions::default()
         };
         let page = parse_page(b, PageKind::Bars, opts).unwrap();
         let ts = page
@@ -1162,6 +1310,117 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    /// Trade items; `odd(i)` may replace item `i`'s JSON.
+    fn trade_items(n: usize, odd: impl Fn(usize) -> Option<String>) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                odd(i).unwrap_or_else(|| {
+                    format!(
+                        r#"{{"t":"2024-04-16T{:02}:{:02}:{:02}.{:09}Z","x":"D","p":{}.{:02},"s":{},"c":["@","T"],"i":{i},"z":"C"}}"#,
+                        8 + i / 3600 % 12,
+                        i / 60 % 60,
+                        i % 60,
+                        i * 7919 % 1_000_000_000,
+                        100 + i % 50,
+                        i % 100,
+                        1 + i % 700,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The page parsed on one thread and on two, as text (rows or the error).
+    fn both_ways(page: &str, kind: PageKind) -> [String; 2] {
+        [1, 2].map(|threads| {
+            let options = PageOptions {
+                threads,
+                ..PageOptions::default()
+            };
+            match parse_page(page.as_bytes(), kind, options) {
+                Ok(p) => format!("{:?} {:?}", p.batch, p.next_page_token),
+                Err(e) => format!("error: {e}"),
+            }
+        })
+    }
+
+    #[test]
+    fn two_threads_parse_exactly_what_one_does() {
+        let n = 4000;
+        let plain = trade_items(n, |_| None).join(",");
+        assert!(plain.len() > 2 * SPLIT_MIN_BYTES);
+        // A condition code holding the "},{" the cut is guessed from, just after the middle.
+        let decoy = trade_items(n, |i| {
+            (i == n / 2).then(|| {
+                r#"{"t":"2024-04-16T10:00:00Z","p":1,"s":1,"c":["},{","\"},{"],"z":"C"}"#.into()
+            })
+        })
+        .join(",");
+        let late_error = trade_items(n, |i| {
+            (i == n - 10).then(|| r#"{"t":"2024-04-16T10:00:00Z","p":"x","s":1}"#.into())
+        })
+        .join(",");
+        let early_error = trade_items(n, |i| {
+            (i == 10).then(|| r#"{"t":"2024-04-16T10:00:00Z","s":1}"#.into())
+        })
+        .join(",");
+        let small = trade_items(5, |_| None).join(",");
+        let pages = [
+            format!(r#"{{"trades":{{"AAPL":[{plain}]}},"next_page_token":"QQ"}}"#),
+            format!(r#"{{"trades":[{plain}],"symbol":"AAPL","next_page_token":null}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{decoy}]}},"next_page_token":null}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{late_error}]}}}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{early_error}]}}}}"#),
+            // The cut guessed from the first array lands in the second.
+            format!(r#"{{"trades":{{"AAPL":[{small}],"MSFT":[{plain}]}}}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{plain}],"MSFT":[{plain}],"IBM":[{small}]}}}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{plain}  ]}}}}"#),
+            format!(r#"{{"trades":{{"AAPL":[{plain}"#),
+        ];
+        for (k, page) in pages.iter().enumerate() {
+            let [one, two] = both_ways(page, PageKind::Trades);
+            assert_eq!(one, two, "page {k}");
+        }
+        let [ok, _] = both_ways(&pages[0], PageKind::Trades);
+        assert!(ok.contains("QQ") && !ok.starts_with("error"));
+        let [late, _] = both_ways(&pages[3], PageKind::Trades);
+        assert!(late.starts_with("error"), "{late}");
+    }
+
+    /// Rows or the error of one array parsed by [`Columns::items_split`] with the cut forced to `cut`.
+    fn split_at(array: &str, cut: usize) -> String {
+        let options = PageOptions {
+            threads: 2,
+            ..PageOptions::default()
+        };
+        let mut columns = Columns::new(PageKind::Trades, options, 0);
+        let mut scan = Scanner {
+            b: array.as_bytes(),
+            pos: 0,
+            days: DayCache::default(),
+        };
+        match columns.items_split(&mut scan, Some("AAPL"), cut) {
+            Ok(()) => format!("{:?} at {}", columns.finish(None).unwrap(), scan.pos),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_cut_is_noticed_and_a_right_one_is_used() {
+        let items = trade_items(50, |i| {
+            (i == 20)
+                .then(|| r#"{"t":"2024-04-16T10:00:00Z","p":1,"s":1,"z":"},{\"t\":1}"}"#.into())
+        });
+        let array = format!("[{}]", items.join(","));
+        let whole = split_at(&array, array.len());
+        assert!(!whole.starts_with("error"), "{whole}");
+        // Every item start, every "{" inside the decoy string, and places that are no item start at all.
+        let decoys: Vec<usize> = array.match_indices('{').map(|(at, _)| at).collect();
+        for cut in decoys.into_iter().chain([1, 2, 17, array.len() - 1]) {
+            assert_eq!(split_at(&array, cut), whole, "cut at {cut}");
         }
     }
 }

@@ -6,6 +6,7 @@ use super::errors::IntoPyResult;
 use super::gil::detached;
 use super::kernels::table;
 use crate::json::{parse_page as parse, text_timestamps, PageKind, PageOptions};
+use crate::stream::default_threads;
 use arrow_array::RecordBatch;
 use pyo3_arrow::input::AnyRecordBatch;
 
@@ -23,6 +24,7 @@ fn parse_page<'py>(
     let options = PageOptions {
         lots_to_shares,
         daily_labels,
+        threads: default_threads(),
     };
     let page = detached(py, || parse(data, kind, options)).py_err(py)?;
     Ok((table(py, page.batch)?, page.next_page_token))
