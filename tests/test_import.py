@@ -167,6 +167,11 @@ print("finished", flush=True)
 """
 
 
+def _finished_units(staging: Path) -> set[Path]:
+    """Units staged (``.parquet``) or published (``.done``); a kill between the two leaves both for one unit."""
+    return {p.with_suffix("") for pattern in ("*.parquet", "*.done") for p in staging.rglob(pattern)}
+
+
 def test_killed_import_resumes_without_downloading_finished_days(
     tmp_path: Path, data: dict[str, dict[str, pa.Table]]
 ) -> None:
@@ -181,15 +186,12 @@ def test_killed_import_resumes_without_downloading_finished_days(
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
         staging = tmp_path / ".staging"
         deadline = time.monotonic() + 60
-        while (
-            time.monotonic() < deadline
-            and len(list(staging.rglob("*.parquet"))) + len(list(staging.rglob("*.done"))) < 2
-        ):
+        while time.monotonic() < deadline and len(_finished_units(staging)) < 2:
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         child.stdout.close()
-        finished_before = len(list(staging.rglob("*.parquet"))) + len(list(staging.rglob("*.done")))
+        finished_before = len(_finished_units(staging))
         assert 2 <= finished_before < 6, "the kill did not land mid-import"
         requests_first = server.count()
         report = import_api("quotes", "AAPL,BRK.B", START, END, root=tmp_path, client=client_for(server), quiet=True)
