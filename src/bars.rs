@@ -375,7 +375,7 @@ impl Kernel for BarKernel {
     type State = OpenBar;
     type Out = BarOut;
 
-    fn extract(&self, batch: &RecordBatch, row_offset: u64) -> Result<TradeCols> {
+    fn extract(&self, batch: &RecordBatch, row_offset: u64, threads: usize) -> Result<TradeCols> {
         let ts = schema::timestamps_ns(
             schema::required(batch, "timestamp")?,
             "timestamp",
@@ -395,6 +395,7 @@ impl Kernel for BarKernel {
                 conditions,
                 batch.column_by_name("tape"),
                 update,
+                threads,
             )?)
         } else {
             None

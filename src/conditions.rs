@@ -5,12 +5,13 @@
 //! [`OC_ALWAYS`]), bit 2 [`HIGH_LOW`], bit 3 [`VOLUME`]. Combining conditions takes the strictest rule per field.
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, ListArray};
+use arrow_array::{Array, ArrayRef, ListArray, StringArray};
 use arrow_schema::{DataType, Field};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::schema;
+use crate::stream::for_chunks;
 
 /// Never updates open/close.
 pub const OC_NONE: u8 = 0;
@@ -176,55 +177,79 @@ impl Rules {
         }
     }
 
-    /// Per-trade rules for a batch. `conditions` is a list of strings per trade; a null or empty list does not
-    /// restrict the trade. Trades whose `update` is `canceled` or `incorrect` get rule 0 (they never count).
+    /// Per-trade rules for a batch: the strictest rule of each trade's condition codes on its tape (a null or
+    /// empty list does not restrict the trade), and 0 for trades whose `update` is `canceled` or `incorrect`
+    /// (they never count). Long batches are split over up to `threads` threads.
     ///
     /// # Errors
-    /// When `conditions` is not a list of strings or `tape`/`update` are not strings.
+    /// A `conditions` column that is not a list of strings, a `tape` or `update` column that is not strings.
     pub fn trade_rules(
         &self,
         len: usize,
         conditions: Option<&ArrayRef>,
         tape: Option<&ArrayRef>,
         update: Option<&ArrayRef>,
+        threads: usize,
     ) -> Result<Vec<u8>> {
         let tapes = tape.map(|t| schema::strings(t, "tape")).transpose()?;
+        let list = conditions.map(as_string_list).transpose()?;
+        let update = update.map(|u| schema::strings(u, "update")).transpose()?;
         let mut out = vec![ALL; len];
-        if let Some(conditions) = conditions {
-            let list = as_string_list(conditions)?;
-            let offsets = list.value_offsets();
-            let values = list.values().as_string::<i32>();
-            for (i, rule) in out.iter_mut().enumerate() {
-                if list.is_null(i) {
-                    continue;
-                }
-                let tape_index = tapes.as_ref().map_or(UNKNOWN_TAPE, |t| {
-                    tape_index(t.is_valid(i).then(|| t.value(i)))
-                });
-                let row = &self.table[tape_index];
-                let (lo, hi) = (
-                    offsets[i].unsigned_abs() as usize,
-                    offsets[i + 1].unsigned_abs() as usize,
-                );
-                for j in lo..hi {
-                    let code = match values.value(j).as_bytes() {
-                        [byte] => row[usize::from(*byte)],
-                        [] => row[usize::from(b' ')],
-                        _ => ALL,
-                    };
-                    *rule = strictest(*rule, code);
+        for_chunks(&mut out, threads, |first, rules| {
+            if let Some(list) = &list {
+                self.condition_rules(list, tapes.as_ref(), first, rules);
+            }
+            if let Some(update) = &update {
+                for (i, rule) in (first..).zip(rules.iter_mut()) {
+                    if update.is_valid(i) && matches!(update.value(i), "canceled" | "incorrect") {
+                        *rule = 0;
+                    }
                 }
             }
-        }
-        if let Some(update) = update {
-            let update = schema::strings(update, "update")?;
-            for (i, rule) in out.iter_mut().enumerate() {
-                if update.is_valid(i) && matches!(update.value(i), "canceled" | "incorrect") {
-                    *rule = 0;
-                }
-            }
-        }
+        });
         Ok(out)
+    }
+
+    /// Rules from the condition codes of the trades `first..first + rules.len()`, read straight from the
+    /// buffers (this runs once per trade).
+    fn condition_rules(
+        &self,
+        list: &ListArray,
+        tapes: Option<&StringArray>,
+        first: usize,
+        rules: &mut [u8],
+    ) {
+        let offsets = list.value_offsets();
+        let codes = list.values().as_string::<i32>();
+        let (code_offsets, code_bytes) = (codes.value_offsets(), codes.value_data());
+        let nulls = list.nulls();
+        for (i, rule) in (first..).zip(rules.iter_mut()) {
+            if nulls.is_some_and(|n| n.is_null(i)) {
+                continue;
+            }
+            let tape = tapes.map_or(UNKNOWN_TAPE, |t| {
+                tape_index(t.is_valid(i).then(|| t.value(i)))
+            });
+            let row = &self.table[tape];
+            let (lo, hi) = (
+                offsets[i].unsigned_abs() as usize,
+                offsets[i + 1].unsigned_abs() as usize,
+            );
+            let mut strict = ALL;
+            for pair in code_offsets[lo..=hi].windows(2) {
+                let (start, end) = (
+                    pair[0].unsigned_abs() as usize,
+                    pair[1].unsigned_abs() as usize,
+                );
+                let code = match end - start {
+                    1 => row[usize::from(code_bytes[start])],
+                    0 => row[usize::from(b' ')],
+                    _ => ALL,
+                };
+                strict = strictest(strict, code);
+            }
+            *rule = strict;
+        }
     }
 }
 

@@ -397,7 +397,7 @@ impl Kernel for QuoteKernel {
     type State = OpenSecond;
     type Out = QuoteOut;
 
-    fn extract(&self, batch: &RecordBatch, off: u64) -> Result<QuoteCols> {
+    fn extract(&self, batch: &RecordBatch, off: u64, _threads: usize) -> Result<QuoteCols> {
         let col = |name: &str| schema::required(batch, name);
         let exchange = |name: &str| {
             batch

@@ -35,6 +35,23 @@ pub fn default_threads() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
+/// Runs `work(first, chunk)` over `out` cut into up to `threads` contiguous chunks, each on its own thread
+/// (`first` is the chunk's index in `out`); short slices stay on the calling thread.
+pub fn for_chunks<T: Send>(out: &mut [T], threads: usize, work: impl Fn(usize, &mut [T]) + Sync) {
+    let parts = threads.min(out.len() / MIN_ROWS_PER_THREAD).max(1);
+    if parts == 1 {
+        work(0, out);
+        return;
+    }
+    let size = out.len().div_ceil(parts);
+    let work = &work;
+    thread::scope(|scope| {
+        for (k, chunk) in out.chunks_mut(size).enumerate() {
+            scope.spawn(move || work(k * size, chunk));
+        }
+    });
+}
+
 /// A kernel that aggregates runs of one symbol's time-ordered rows.
 pub trait Kernel: Clone + Send + Sync {
     /// The checked columns of one batch.
@@ -44,11 +61,11 @@ pub trait Kernel: Clone + Send + Sync {
     /// Output being built.
     type Out: Send;
 
-    /// Checks types and nulls and converts the batch's columns.
+    /// Checks types and nulls and converts the batch's columns (on up to `threads` threads where that helps).
     ///
     /// # Errors
     /// Missing or mistyped columns, nulls.
-    fn extract(&self, batch: &RecordBatch, row_offset: u64) -> Result<Self::Cols>;
+    fn extract(&self, batch: &RecordBatch, row_offset: u64, threads: usize) -> Result<Self::Cols>;
     /// The timestamps (UTC ns) of the extracted batch.
     fn timestamps(cols: &Self::Cols) -> &[i64];
     /// The first row with an invalid value, as an error, if any.
@@ -160,7 +177,7 @@ impl<K: Kernel> Stream<K> {
         }
         let offset = self.rows_seen;
         let symbols = symbol_column(batch, offset)?;
-        let cols = self.kernel.extract(batch, offset)?;
+        let cols = self.kernel.extract(batch, offset, self.threads)?;
         let (work, out, sorted) = match self.attempt(&cols, symbols.as_ref(), offset, None)? {
             Attempt::Done(work, out, sorted) => (work, out, sorted),
             Attempt::NeedSort => {
@@ -170,7 +187,7 @@ impl<K: Kernel> Stream<K> {
                 let perm = sort_permutation(symbols.as_ref(), K::timestamps(&cols))?;
                 let sorted = take_record_batch(batch, &perm)?;
                 let symbols = symbol_column(&sorted, offset)?;
-                let cols = self.kernel.extract(&sorted, offset)?;
+                let cols = self.kernel.extract(&sorted, offset, self.threads)?;
                 match self.attempt(&cols, symbols.as_ref(), offset, Some(&perm))? {
                     Attempt::Done(work, out, sorted) => (work, out, sorted),
                     Attempt::NeedSort => {
@@ -434,7 +451,8 @@ fn run_end(symbols: &StringArray, start: usize) -> usize {
     while i < symbols.len() {
         let lo = offsets[i].unsigned_abs() as usize;
         let hi = offsets[i + 1].unsigned_abs() as usize;
-        if hi - lo != len || &values[lo..hi] != first {
+        // Symbols are short: a byte loop beats a `memcmp` call per row.
+        if hi - lo != len || !values[lo..hi].iter().zip(first).all(|(a, b)| a == b) {
             break;
         }
         i += 1;
