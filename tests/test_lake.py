@@ -324,6 +324,31 @@ def test_upsert_incoming_rows_win(lake: ticklake.Lake) -> None:
     assert frame["close"].iloc[99] == table["close"][99].as_py()
 
 
+def test_repeated_reads_follow_every_change_of_the_file(lake: ticklake.Lake) -> None:
+    """Reads reuse a file's parsed footer only while the file is the same one (inode, size, mtime)."""
+    table = minute_bars("AAPL", [D(2024, 1, 2), D(2024, 1, 3)])
+    lake.write_bars(table, "1m")
+    path = lake.root / "bars/1m/AAPL.2024-01.parquet"
+    day = ("AAPL", "1m", "2024-01-03", "2024-01-03")
+    ny = "America/New_York"
+    before = lake.read_bars(*day, tz=ny)
+    assert len(before) == 960 and lake.read_bars(*day, tz=ny).equals(before)
+    patch = table.slice(960 + 10, 1)
+    patch = patch.set_column(patch.schema.get_field_index("close"), "close", pa.array([777.0]))
+    lake.write_bars(patch, "1m")  # a new file renamed over the old one
+    after = lake.read_bars(*day, tz=ny)
+    assert after["close"].iloc[10] == 777.0 and after.drop(index=10).equals(before.drop(index=10))
+    lake.write_bars(minute_bars("AAPL", [D(2024, 1, 4)]), "1m")
+    assert len(lake.read_bars("AAPL", "1m")) == 3 * 960
+    data = path.read_bytes()
+    with open(path, "r+b") as handle:  # damaged in place: same inode, other size
+        handle.truncate(len(data) // 2)
+    with pytest.raises(ticklake.CorruptFileError, match=r"AAPL\.2024-01\.parquet"):
+        lake.read_bars(*day, tz=ny)
+    path.unlink()
+    assert lake.read_bars(*day, tz=ny).empty
+
+
 def test_replace_range_drops_bars_that_disappeared(lake: ticklake.Lake) -> None:
     days = [D(2024, 1, 2), D(2024, 1, 3), D(2024, 1, 4)]
     lake.write_bars(minute_bars("AAPL", days), "1m")
