@@ -92,7 +92,7 @@ pub struct OpenBar {
 /// Bars being built, column by column; the symbol column as runs of equal values.
 #[derive(Default)]
 pub struct BarOut {
-    symbol_runs: Vec<(Option<String>, usize)>,
+    symbols: schema::SymbolRuns,
     ts: Vec<i64>,
     open: Vec<f64>,
     high: Vec<f64>,
@@ -130,17 +130,7 @@ impl BarOut {
 
     /// Names the symbol of the bars pushed since the output had `before` rows.
     fn add_symbol_since(&mut self, symbol: Option<&str>, before: usize) {
-        self.add_symbol(symbol, self.ts.len() - before);
-    }
-
-    fn add_symbol(&mut self, symbol: Option<&str>, rows: usize) {
-        if rows == 0 {
-            return;
-        }
-        match self.symbol_runs.last_mut() {
-            Some((last, n)) if last.as_deref() == symbol => *n += rows,
-            _ => self.symbol_runs.push((symbol.map(str::to_owned), rows)),
-        }
+        self.symbols.add(symbol, self.ts.len() - before);
     }
 
     fn append(&mut self, more: Self) {
@@ -148,9 +138,7 @@ impl BarOut {
             *self = more;
             return;
         }
-        for (symbol, rows) in more.symbol_runs {
-            self.add_symbol(symbol.as_deref(), rows);
-        }
+        self.symbols.append(&more.symbols);
         self.ts.extend(more.ts);
         self.open.extend(more.open);
         self.high.extend(more.high);
@@ -467,7 +455,7 @@ impl Kernel for BarKernel {
 
     fn finish_out(&self, out: BarOut) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(schema::repeated_strings(&out.symbol_runs)),
+            Arc::new(out.symbols.finish()),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.open)),
             Arc::new(Float64Array::from(out.high)),

@@ -116,7 +116,7 @@ impl Default for OpenSecond {
 /// Best quotes being built, column by column; the symbol column as runs of equal values.
 #[derive(Default)]
 pub struct QuoteOut {
-    symbol_runs: Vec<(Option<String>, usize)>,
+    symbols: schema::SymbolRuns,
     ts: Vec<i64>,
     bid: Vec<f64>,
     bid_size: Vec<i64>,
@@ -225,14 +225,7 @@ impl QuoteOut {
 
     /// Names the symbol of the rows pushed since the output had `before` rows.
     fn add_symbol_since(&mut self, symbol: Option<&str>, before: usize) {
-        let rows = self.ts.len() - before;
-        if rows == 0 {
-            return;
-        }
-        match self.symbol_runs.last_mut() {
-            Some((last, n)) if last.as_deref() == symbol => *n += rows,
-            _ => self.symbol_runs.push((symbol.map(str::to_owned), rows)),
-        }
+        self.symbols.add(symbol, self.ts.len() - before);
     }
 
     fn append(&mut self, more: Self) {
@@ -260,12 +253,7 @@ impl QuoteOut {
                 }
             }
         }
-        for (symbol, rows) in more.symbol_runs {
-            match self.symbol_runs.last_mut() {
-                Some((last, n)) if *last == symbol => *n += rows,
-                _ => self.symbol_runs.push((symbol, rows)),
-            }
-        }
+        self.symbols.append(&more.symbols);
         self.ts.extend(more.ts);
         self.bid.extend(more.bid);
         self.bid_size.extend(more.bid_size);
@@ -490,7 +478,7 @@ impl Kernel for QuoteKernel {
             Exchanges::finish,
         );
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(schema::repeated_strings(&out.symbol_runs)),
+            Arc::new(out.symbols.finish()),
             Arc::new(TimestampNanosecondArray::from(out.ts).with_timezone("UTC")),
             Arc::new(Float64Array::from(out.bid)),
             Arc::new(Int64Array::from(out.bid_size)),

@@ -256,21 +256,47 @@ pub fn strings(array: &ArrayRef, column: &str) -> Result<StringArray> {
         .clone())
 }
 
-/// A string column from runs of equal values (`None` is a run of nulls), as the kernels emit their symbols.
-#[must_use]
-pub fn repeated_strings(runs: &[(Option<String>, usize)]) -> StringArray {
-    let rows = runs.iter().map(|r| r.1).sum();
-    let bytes = runs
-        .iter()
-        .map(|(s, n)| s.as_ref().map_or(0, String::len) * n)
-        .sum();
-    let mut builder = StringBuilder::with_capacity(rows, bytes);
-    for (value, n) in runs {
-        for _ in 0..*n {
-            builder.append_option(value.as_deref());
+/// The symbol column of kernel output, kept as runs of equal values (`None`: a run of nulls) while rows are
+/// emitted, since a run of one symbol emits many rows.
+#[derive(Default, Debug)]
+pub struct SymbolRuns(Vec<(Option<String>, usize)>);
+
+impl SymbolRuns {
+    /// Adds `rows` rows of `symbol`.
+    pub fn add(&mut self, symbol: Option<&str>, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        match self.0.last_mut() {
+            Some((last, n)) if last.as_deref() == symbol => *n += rows,
+            _ => self.0.push((symbol.map(str::to_owned), rows)),
         }
     }
-    builder.finish()
+
+    /// Appends the rows of `more`.
+    pub fn append(&mut self, more: &Self) {
+        for (symbol, rows) in &more.0 {
+            self.add(symbol.as_deref(), *rows);
+        }
+    }
+
+    /// The column.
+    #[must_use]
+    pub fn finish(&self) -> StringArray {
+        let rows = self.0.iter().map(|r| r.1).sum();
+        let bytes = self
+            .0
+            .iter()
+            .map(|(s, n)| s.as_ref().map_or(0, String::len) * n)
+            .sum();
+        let mut builder = StringBuilder::with_capacity(rows, bytes);
+        for (value, n) in &self.0 {
+            for _ in 0..*n {
+                builder.append_option(value.as_deref());
+            }
+        }
+        builder.finish()
+    }
 }
 
 /// Like [`strings`], but nulls are an error.
