@@ -1078,16 +1078,8 @@ impl Columns {
                     pos: cut,
                     days: DayCache::default(),
                 };
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(String::new());
-                    }
-                    more.item(&mut tail, symbol)?;
-                    if !tail.eat(b',') {
-                        tail.expect(b']')?;
-                        return Ok((more, tail.pos));
-                    }
-                }
+                more.items_after(&mut tail, symbol, Some(&stop))
+                    .map(|()| (more, tail.pos))
             });
             let result = self.items_up_to(scan, symbol, cut, rest);
             stop.store(true, Ordering::Relaxed);
@@ -1121,14 +1113,23 @@ impl Columns {
                 return Ok(());
             }
             if scan.pos > cut {
-                return self.items_rest(scan, symbol);
+                return self.items_after(scan, symbol, None);
             }
         }
     }
 
-    /// The items after a `,` up to and including the closing `]`.
-    fn items_rest(&mut self, scan: &mut Scanner<'_>, symbol: Option<&str>) -> Scan<()> {
+    /// The items from the one at `scan` (after a `,`) up to and including the closing `]`; gives up (with an
+    /// empty error) once `stop` is set.
+    fn items_after(
+        &mut self,
+        scan: &mut Scanner<'_>,
+        symbol: Option<&str>,
+        stop: Option<&AtomicBool>,
+    ) -> Scan<()> {
         loop {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(String::new());
+            }
             self.item(scan, symbol)?;
             if !scan.eat(b',') {
                 return scan.expect(b']');
