@@ -306,6 +306,10 @@ impl<K: Kernel> Stream<K> {
         symbol: Option<&str>,
         out: &mut K::Out,
     ) -> RunStatus {
+        // Most runs (interleaved symbols, small batches) are far too short to cut: no planning for them.
+        if self.threads < 2 || rows.len() < 2 * self.min_rows_per_thread {
+            return self.kernel.run(cols, rows, state, symbol, out);
+        }
         let ts = K::timestamps(cols);
         let parts = split_at_intervals(ts, rows, self.threads, self.min_rows_per_thread, |t| {
             self.kernel.interval_end(t)
