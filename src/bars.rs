@@ -426,10 +426,7 @@ impl Kernel for BarKernel {
         out: &mut BarOut,
     ) -> RunStatus {
         let before = out.ts.len();
-        if let (Some(&first), Some(&last)) = (cols.ts.get(rows.start), cols.ts[rows.clone()].last())
-        {
-            out.reserve(self.spec.interval.max_buckets(first, last).min(rows.len()));
-        }
+        out.reserve(self.spec.interval.max_buckets(&cols.ts[rows.clone()]));
         let status = match (&cols.rules, self.spec.interval.has_vwap()) {
             (Some(rules), _) => self.run_rules(cols, rules, rows, state, out),
             (None, true) => self.run_plain::<true>(cols, rows, state, out),

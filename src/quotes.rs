@@ -443,13 +443,7 @@ impl Kernel for QuoteKernel {
         out: &mut QuoteOut,
     ) -> RunStatus {
         let before = out.ts.len();
-        if let (Some(&first), Some(&last)) = (c.ts.get(rows.start), c.ts[rows.clone()].last()) {
-            out.reserve(
-                Interval::Fixed(NS_PER_SEC)
-                    .max_buckets(first, last)
-                    .min(rows.len()),
-            );
-        }
+        out.reserve(Interval::Fixed(NS_PER_SEC).max_buckets(&c.ts[rows.clone()]));
         let status = Self::seconds(c, rows, state, out);
         out.add_symbol_since(symbol, before);
         status

@@ -74,16 +74,19 @@ impl Interval {
         (label, end)
     }
 
-    /// How many buckets can hold timestamps from `first` to `last` (sorted input), as a size hint for output:
-    /// a bound for fixed intervals, within a bucket or two for New York days.
+    /// How many buckets the (sorted) timestamps `ts` can fill, as a size hint for output: at most one per
+    /// timestamp, and a bound from the span for fixed intervals (within a bucket or two for New York days).
     #[must_use]
-    pub fn max_buckets(self, first: i64, last: i64) -> usize {
+    pub fn max_buckets(self, ts: &[i64]) -> usize {
+        let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
+            return 0;
+        };
         let len = match self {
             Self::Fixed(len) => len,
             Self::NyDay => NS_PER_DAY,
         };
         let span = i128::from(last) - i128::from(first);
-        usize::try_from(span.max(0) / i128::from(len) + 2).unwrap_or(usize::MAX)
+        usize::try_from(span.max(0) / i128::from(len) + 2).map_or(ts.len(), |n| n.min(ts.len()))
     }
 
     /// True for intervals of at least one minute, whose bars carry `vwap` (SPEC §2).
