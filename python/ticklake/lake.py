@@ -618,9 +618,11 @@ def _open_footer(path: Path) -> tuple[pq.ParquetFile, list[tuple[int, int] | Non
     name = str(path)
     with _footers_lock:
         hit = _footers.get(name)
-        if hit is not None and hit[0] == key:
+        if hit is not None and hit[0] != key:
+            hit = None
+        if hit is not None:
             _footers.move_to_end(name)
-    if hit is not None and hit[0] == key:
+    if hit is not None:
         file = pq.ParquetFile(path, metadata=hit[1])
         if _file_key(path) == key:
             return file, hit[2]
