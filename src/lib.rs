@@ -4,6 +4,7 @@
 //! criterion benches never link libpython.
 
 pub mod bars;
+pub mod column_chunk;
 pub mod conditions;
 pub mod error;
 pub mod json;

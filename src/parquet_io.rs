@@ -24,9 +24,11 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
+use crate::column_chunk::{ChunkEncoder, EncodedChunk};
 use crate::error::{Error, Result};
 use crate::time::ny_day_bounds;
 
@@ -106,6 +108,8 @@ pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Chunk)
+        // Directly encoded columns have no page index; no column gets one, so every chunk is described alike.
+        .set_offset_index_disabled(true)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
         .set_created_by(format!("ticklake {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(metadata));
@@ -161,23 +165,50 @@ fn row_group_ranges(batch: &RecordBatch, by_day: bool) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// Encodes one row group's columns into finished column chunks.
+/// One finished column chunk of a row group.
+enum Chunk {
+    /// Written by this crate's encoders ([`crate::column_chunk`]).
+    Direct(EncodedChunk),
+    /// Written by arrow-rs (the columns the direct encoders decline).
+    Arrow(ArrowColumnChunk),
+}
+
+/// Encodes one row group's columns into finished column chunks: each column through [`ChunkEncoder`] when it
+/// handles the column, else through arrow-rs's column writer. `delta[i]` asks for delta encoding of column `i`.
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
+    leaves: &SchemaDescriptor,
+    delta: &[bool],
+    encoder: &mut ChunkEncoder,
     index: usize,
     batch: &RecordBatch,
-) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
-    let mut writers = factory.create_column_writers(index)?;
-    let mut next = writers.iter_mut();
-    for (field, column) in batch.schema_ref().fields().iter().zip(batch.columns()) {
-        for leaf in compute_leaves(field, column)? {
-            let writer = next.next().ok_or_else(|| {
+) -> parquet::errors::Result<Vec<Chunk>> {
+    let mut writers = factory.create_column_writers(index)?.into_iter();
+    let mut chunks = Vec::with_capacity(batch.num_columns());
+    let mut leaf = 0;
+    for (i, (field, column)) in batch.schema_ref().fields().iter().zip(batch.columns()).enumerate() {
+        let direct = if leaf < leaves.num_columns() {
+            encoder.encode(column.as_ref(), &leaves.column(leaf), delta[i])?
+        } else {
+            None
+        };
+        if let Some(chunk) = direct {
+            // A column the direct encoder takes is a single leaf: its arrow-rs writer is not used.
+            writers.next();
+            leaf += 1;
+            chunks.push(Chunk::Direct(chunk));
+            continue;
+        }
+        for array in compute_leaves(field, column)? {
+            let mut writer = writers.next().ok_or_else(|| {
                 parquet::errors::ParquetError::General("more leaves than column writers".into())
             })?;
-            writer.write(&leaf)?;
+            writer.write(&array)?;
+            chunks.push(Chunk::Arrow(writer.close()?));
+            leaf += 1;
         }
     }
-    writers.into_iter().map(|w| w.close()).collect()
+    Ok(chunks)
 }
 
 /// Encodes `batch` as a Parquet file into `out`. Row groups are encoded on up to `options.threads` threads and
@@ -204,66 +235,61 @@ pub fn encode<W: Write + Send>(
         SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
             .map_err(|e| parquet_error(path, e))?;
     let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let delta: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| options.delta_columns.iter().any(|d| d == f.name()))
+        .collect();
     let ranges = row_group_ranges(batch, options.day_row_groups);
     let threads = options.threads.clamp(1, 16).min(ranges.len().max(1));
-    let encoded: Vec<parquet::errors::Result<Vec<ArrowColumnChunk>>> = if threads <= 1 {
-        ranges
-            .iter()
-            .enumerate()
-            .map(|(i, &(a, b))| encode_row_group(&factory, i, &batch.slice(a, b - a)))
-            .collect()
-    } else {
-        let mut slots: Vec<Option<parquet::errors::Result<Vec<ArrowColumnChunk>>>> =
-            (0..ranges.len()).map(|_| None).collect();
-        thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let factory = &factory;
-                    let ranges = &ranges;
-                    scope.spawn(move || {
-                        (t..ranges.len())
-                            .step_by(threads)
-                            .map(|i| {
-                                let (a, b) = ranges[i];
-                                (i, encode_row_group(factory, i, &batch.slice(a, b - a)))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for handle in handles {
-                match handle.join() {
-                    Ok(done) => {
-                        for (i, result) in done {
-                            slots[i] = Some(result);
-                        }
-                    }
-                    Err(_) => {
-                        return;
-                    }
-                }
-            }
-        });
-        slots
-            .into_iter()
-            .map(|s| {
-                s.unwrap_or_else(|| {
-                    Err(parquet::errors::ParquetError::General(
-                        "an encoding thread failed".into(),
-                    ))
-                })
+    // Row group `i` goes to thread `i % threads`; each thread has its own ZSTD context.
+    let work = |t: usize| -> Vec<(usize, parquet::errors::Result<Vec<Chunk>>)> {
+        let mut encoder = match ChunkEncoder::new(options.zstd_level) {
+            Ok(e) => e,
+            Err(e) => return vec![(t, Err(e))],
+        };
+        (t..ranges.len())
+            .step_by(threads)
+            .map(|i| {
+                let (a, b) = ranges[i];
+                let rows = batch.slice(a, b - a);
+                let chunks = encode_row_group(&factory, &parquet_schema, &delta, &mut encoder, i, &rows);
+                (i, chunks)
             })
             .collect()
     };
+    let mut encoded: Vec<Option<parquet::errors::Result<Vec<Chunk>>>> =
+        (0..ranges.len()).map(|_| None).collect();
+    let mut place = |done: Vec<(usize, parquet::errors::Result<Vec<Chunk>>)>| {
+        for (i, result) in done {
+            encoded[i] = Some(result);
+        }
+    };
+    if threads <= 1 {
+        place(work(0));
+    } else {
+        thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || work(t))).collect();
+            for handle in handles {
+                if let Ok(done) = handle.join() {
+                    place(done);
+                }
+            }
+        });
+    }
     for chunks in encoded {
-        let chunks = chunks.map_err(|e| parquet_error(path, e))?;
+        let chunks = chunks
+            .unwrap_or_else(|| Err(ParquetError::General("an encoding thread failed".into())))
+            .map_err(|e| parquet_error(path, e))?;
         let mut row_group = writer
             .next_row_group()
             .map_err(|e| parquet_error(path, e))?;
         for chunk in chunks {
-            chunk
-                .append_to_row_group(&mut row_group)
-                .map_err(|e| parquet_error(path, e))?;
+            match chunk {
+                Chunk::Direct(c) => row_group.append_column(&c.bytes, c.close),
+                Chunk::Arrow(c) => c.append_to_row_group(&mut row_group),
+            }
+            .map_err(|e| parquet_error(path, e))?;
         }
         row_group.close().map_err(|e| parquet_error(path, e))?;
     }
