@@ -152,7 +152,10 @@ impl ChunkEncoder {
         let (mut compressed, mut uncompressed) = (0u64, 0u64);
         let mut dictionary_offset = None;
         let (encoding, mut encodings) = match body {
-            Body::Delta(_) => (Encoding::DELTA_BINARY_PACKED, vec![Encoding::DELTA_BINARY_PACKED]),
+            Body::Delta(_) => (
+                Encoding::DELTA_BINARY_PACKED,
+                vec![Encoding::DELTA_BINARY_PACKED],
+            ),
             Body::Plain(_) => (Encoding::PLAIN, vec![Encoding::PLAIN]),
             Body::Dictionary { .. } => (
                 Encoding::RLE_DICTIONARY,
@@ -221,7 +224,9 @@ impl ChunkEncoder {
             .set_total_compressed_size(i64::try_from(compressed).unwrap_or(i64::MAX))
             .set_total_uncompressed_size(i64::try_from(uncompressed).unwrap_or(i64::MAX))
             .set_data_page_offset(data_offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX)))
-            .set_dictionary_page_offset(dictionary_offset.map(|o| i64::try_from(o).unwrap_or(i64::MAX)))
+            .set_dictionary_page_offset(
+                dictionary_offset.map(|o| i64::try_from(o).unwrap_or(i64::MAX)),
+            )
             .set_statistics(statistics)
             .build()?;
         Ok(EncodedChunk {
@@ -265,7 +270,10 @@ fn float_statistics(values: &[f64]) -> Statistics {
 }
 
 /// Dictionary-encodes 8-byte numbers by their bits, or stores them PLAIN when the dictionary does not pay.
-fn number_body<T: Copy + arrow_buffer::ArrowNativeType>(values: &[T], bits: impl Fn(T) -> u64) -> Body<'_> {
+fn number_body<T: Copy + arrow_buffer::ArrowNativeType>(
+    values: &[T],
+    bits: impl Fn(T) -> u64,
+) -> Body<'_> {
     let plain = || Body::Plain(arrow_buffer::ToByteSlice::to_byte_slice(values));
     let mut dict = Dictionary::<u64>::new();
     let mut indices = Vec::with_capacity(values.len());
@@ -561,4 +569,230 @@ fn put_miniblock(out: &mut Vec<u8>, values: &[u64], width: u32) {
         }
     }
     out.extend_from_slice(&acc.to_le_bytes()[..(bits / 8) as usize]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    };
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::metadata::ParquetMetaData;
+
+    use super::*;
+    use crate::parquet_io::{encode, WriteOptions};
+
+    /// xorshift64*: reproducible random cases without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+
+        /// Values from a pool of `pool` entries, in runs of up to `run`.
+        fn pick<T: Copy>(&mut self, n: usize, pool: &[T], run: u64) -> Vec<T> {
+            let mut out = Vec::with_capacity(n);
+            while out.len() < n {
+                let v = pool[self.below(pool.len() as u64) as usize];
+                for _ in 0..=self.below(run) {
+                    out.push(v);
+                }
+            }
+            out.truncate(n);
+            out
+        }
+    }
+
+    /// Writes `columns` as one row group (no day split) and reads them back with arrow-rs.
+    fn round_trip(
+        columns: Vec<(&str, ArrayRef)>,
+        delta: &[&str],
+    ) -> (RecordBatch, ParquetMetaData) {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let options = WriteOptions {
+            day_row_groups: false,
+            delta_columns: delta.iter().map(|&d| d.to_owned()).collect(),
+            ..WriteOptions::default()
+        };
+        let bytes =
+            Bytes::from(encode(Vec::new(), &batch, &options, "t.parquet".as_ref()).unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let metadata = reader.metadata().as_ref().clone();
+        let back: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+        let back = arrow_select::concat::concat_batches(&batch.schema(), &back).unwrap();
+        for (i, (want, got)) in batch.columns().iter().zip(back.columns()).enumerate() {
+            if let (Some(w), Some(g)) = (
+                want.as_primitive_opt::<Float64Type>(),
+                got.as_primitive_opt::<Float64Type>(),
+            ) {
+                // Bits, so -0.0 and NaN payloads count.
+                let bits =
+                    |a: &Float64Array| a.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(w), bits(g), "column {i}");
+            } else {
+                assert_eq!(want.as_ref(), got.as_ref(), "column {i}");
+            }
+        }
+        (batch, metadata)
+    }
+
+    fn encodings(metadata: &ParquetMetaData, column: usize) -> Vec<Encoding> {
+        metadata.row_group(0).column(column).encodings().collect()
+    }
+
+    const LENGTHS: [usize; 12] = [1, 2, 7, 8, 9, 31, 32, 33, 127, 128, 129, 1000];
+
+    #[test]
+    fn delta_integers_round_trip_at_every_block_edge_and_extreme() {
+        let mut rng = Rng(7);
+        let extremes = [i64::MIN, i64::MAX, 0, -1, 1, i64::MIN + 1, i64::MAX - 1];
+        for n in LENGTHS.into_iter().chain([PAGE_ROWS + 3, 2 * PAGE_ROWS]) {
+            let sorted: Vec<i64> = (0..n as i64)
+                .map(|i| 1_700_000_000_000_000_000 + i * 1_000_000_007)
+                .collect();
+            let wild = rng.pick(n, &extremes, 3);
+            let small: Vec<i64> = (0..n).map(|_| rng.below(1000) as i64).collect();
+            let ts: ArrayRef =
+                Arc::new(TimestampNanosecondArray::from(sorted).with_timezone("UTC"));
+            let (_, meta) = round_trip(
+                vec![
+                    ("timestamp", ts),
+                    ("wild", Arc::new(Int64Array::from(wild))),
+                    ("small", Arc::new(Int64Array::from(small))),
+                ],
+                &["timestamp", "wild", "small"],
+            );
+            for c in 0..3 {
+                assert!(
+                    encodings(&meta, c).contains(&Encoding::DELTA_BINARY_PACKED),
+                    "n={n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dictionary_numbers_round_trip_with_runs_zeros_and_fallback_to_plain() {
+        let mut rng = Rng(11);
+        let specials = [
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::MAX,
+            1.5,
+            100.01,
+            100.02,
+        ];
+        for n in LENGTHS
+            .into_iter()
+            .chain([PAGE_ROWS + 1, 3 * PAGE_ROWS / 2])
+        {
+            let pool: Vec<f64> = specials
+                .iter()
+                .copied()
+                .chain((0..300).map(|i| 100.0 + f64::from(i) / 100.0))
+                .collect();
+            let prices = rng.pick(n, &pool, 20);
+            let distinct: Vec<f64> = (0..n).map(|i| 1.0 + i as f64 / 3.0).collect();
+            let sizes = rng.pick(n, &[0, 100, 200, i64::MAX, i64::MIN], 12);
+            let (_, meta) = round_trip(
+                vec![
+                    ("price", Arc::new(Float64Array::from(prices)) as ArrayRef),
+                    ("distinct", Arc::new(Float64Array::from(distinct))),
+                    ("size", Arc::new(Int64Array::from(sizes))),
+                ],
+                &[],
+            );
+            // A dictionary pays once values repeat (for one row, plain is smaller).
+            let dictionary = encodings(&meta, 0).contains(&Encoding::RLE_DICTIONARY);
+            assert!(dictionary || n < 100, "n={n}");
+            assert!(!dictionary || n > 1, "n={n}");
+            if n > 8 {
+                assert!(
+                    !encodings(&meta, 1).contains(&Encoding::RLE_DICTIONARY),
+                    "n={n}: all distinct is plain"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn strings_round_trip_with_nulls_runs_and_long_values() {
+        let mut rng = Rng(3);
+        for n in LENGTHS.into_iter().chain([PAGE_ROWS + 9]) {
+            let codes = [
+                Some("A"),
+                None,
+                Some("N"),
+                Some(""),
+                Some("BRK.B"),
+                Some("FIFTEEN-BYTES-X"),
+            ];
+            let exchange: StringArray = rng.pick(n, &codes, 10).into_iter().collect();
+            let symbol = StringArray::from(vec!["SPY"; n]);
+            let long: StringArray = rng
+                .pick(n, &[Some("SIXTEEN-BYTES-XX"), None, Some("Q")], 4)
+                .into_iter()
+                .collect();
+            let (_, meta) = round_trip(
+                vec![
+                    ("symbol", Arc::new(symbol) as ArrayRef),
+                    ("exchange", Arc::new(exchange)),
+                    ("long", Arc::new(long)),
+                ],
+                &[],
+            );
+            assert!(
+                encodings(&meta, 0).contains(&Encoding::RLE_DICTIONARY),
+                "n={n}"
+            );
+            let stats = meta.row_group(0).column(0).statistics().unwrap();
+            assert_eq!(stats.min_bytes_opt(), Some(&b"SPY"[..]));
+        }
+    }
+
+    #[test]
+    fn float_statistics_ignore_nan_and_sign_zeros() {
+        let stats = |v: &[f64]| match float_statistics(v) {
+            Statistics::Double(s) => (s.min_opt().copied(), s.max_opt().copied()),
+            _ => unreachable!(),
+        };
+        let (min, max) = stats(&[0.0, 2.0, f64::NAN]);
+        assert!(min.unwrap() == 0.0 && min.unwrap().is_sign_negative());
+        assert_eq!(max, Some(2.0));
+        let (_, max) = stats(&[-0.0, -1.0]);
+        assert!(max.unwrap() == 0.0 && max.unwrap().is_sign_positive());
+        assert_eq!(stats(&[f64::NAN]), (None, None));
+    }
+
+    #[test]
+    fn columns_the_encoder_declines_are_written_by_arrow_rs() {
+        let mut encoder = ChunkEncoder::new(3).unwrap();
+        let batch = RecordBatch::try_from_iter(vec![(
+            "x",
+            Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+        )])
+        .unwrap();
+        let schema = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&batch.schema())
+            .unwrap();
+        let nulls = batch.column(0);
+        assert!(encoder
+            .encode(nulls.as_ref(), &schema.column(0), false)
+            .unwrap()
+            .is_none());
+        assert!(encoder
+            .encode(&nulls.slice(0, 0), &schema.column(0), false)
+            .unwrap()
+            .is_none());
+        // ... and the file is still right.
+        round_trip(vec![("x", Arc::clone(batch.column(0)))], &["x"]);
+    }
 }

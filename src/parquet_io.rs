@@ -22,9 +22,9 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
@@ -186,7 +186,13 @@ fn encode_row_group(
     let mut writers = factory.create_column_writers(index)?.into_iter();
     let mut chunks = Vec::with_capacity(batch.num_columns());
     let mut leaf = 0;
-    for (i, (field, column)) in batch.schema_ref().fields().iter().zip(batch.columns()).enumerate() {
+    for (i, (field, column)) in batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .enumerate()
+    {
         let direct = if leaf < leaves.num_columns() {
             encoder.encode(column.as_ref(), &leaves.column(leaf), delta[i])?
         } else {
@@ -253,7 +259,8 @@ pub fn encode<W: Write + Send>(
             .map(|i| {
                 let (a, b) = ranges[i];
                 let rows = batch.slice(a, b - a);
-                let chunks = encode_row_group(&factory, &parquet_schema, &delta, &mut encoder, i, &rows);
+                let chunks =
+                    encode_row_group(&factory, &parquet_schema, &delta, &mut encoder, i, &rows);
                 (i, chunks)
             })
             .collect()
