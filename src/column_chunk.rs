@@ -52,6 +52,8 @@ pub struct EncodedChunk {
 pub struct ChunkEncoder {
     zstd: zstd::bulk::Compressor<'static>,
     level: i32,
+    /// The direct dictionary table of [`number_body`], kept between chunks (all zeros between uses).
+    table: Vec<u32>,
 }
 
 /// The values of a column chunk, in the form they are encoded from.
@@ -84,7 +86,11 @@ impl ChunkEncoder {
     pub fn new(level: i32) -> Result<Self> {
         let zstd = zstd::bulk::Compressor::new(level)
             .map_err(|e| ParquetError::General(format!("ZSTD level {level}: {e}")))?;
-        Ok(Self { zstd, level })
+        Ok(Self {
+            zstd,
+            level,
+            table: Vec::new(),
+        })
     }
 
     /// Encodes `array` as one column chunk of the leaf column `descr`; `delta` asks for `DELTA_BINARY_PACKED` on an
@@ -116,9 +122,26 @@ impl ChunkEncoder {
             return Ok(None);
         }
         let (body, statistics) = match values {
-            Values::Int(v) if delta => (Body::Delta(v), int_statistics(v)),
-            Values::Int(v) => (number_body(v, |x| x as u64), int_statistics(v)),
-            Values::Float(v) => (number_body(v, f64::to_bits), float_statistics(v)),
+            Values::Int(v) if delta => {
+                let (min, max) = int_range(v);
+                (Body::Delta(v), int_statistics(min, max))
+            }
+            Values::Int(v) => {
+                let (min, max) = int_range(v);
+                let slots = int_slots(v, min, max);
+                (
+                    number_body(v, |x| x as u64, slots, &mut self.table),
+                    int_statistics(min, max),
+                )
+            }
+            Values::Float(v) => {
+                let (min, max) = float_range(v);
+                let slots = float_slots(v.len(), min, max);
+                (
+                    number_body(v, f64::to_bits, slots, &mut self.table),
+                    float_statistics(min, max),
+                )
+            }
             Values::Text(strings) => match text_body(strings) {
                 Some(found) => found,
                 None => return Ok(None),
@@ -214,7 +237,6 @@ impl ChunkEncoder {
             uncompressed += spec.uncompressed_size as u64;
         }
         pages.close()?;
-        drop(pages);
         let bytes = Bytes::from(sink.into_inner()?);
         let level = ZstdLevel::try_new(self.level)?;
         let metadata = ColumnChunkMetaData::builder(descr.clone())
@@ -243,14 +265,18 @@ impl ChunkEncoder {
     }
 }
 
-fn int_statistics(values: &[i64]) -> Statistics {
-    let (min, max) = values
+fn int_range(values: &[i64]) -> (i64, i64) {
+    values
         .iter()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+fn int_statistics(min: i64, max: i64) -> Statistics {
     Statistics::int64(Some(min), Some(max), None, Some(0), false)
 }
 
-fn float_statistics(values: &[f64]) -> Statistics {
+/// The smallest and largest value, NaN skipped (`(inf, -inf)` when there is none).
+fn float_range(values: &[f64]) -> (f64, f64) {
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in values {
         // NaN compares false both ways and is skipped, as the format asks.
@@ -261,6 +287,10 @@ fn float_statistics(values: &[f64]) -> Statistics {
             max = v;
         }
     }
+    (min, max)
+}
+
+fn float_statistics(min: f64, max: f64) -> Statistics {
     if min > max {
         return Statistics::double(None, None, None, Some(0), false);
     }
@@ -269,42 +299,174 @@ fn float_statistics(values: &[f64]) -> Statistics {
     Statistics::double(Some(min), Some(max), None, Some(0), false)
 }
 
-/// Dictionary-encodes 8-byte numbers by their bits, or stores them PLAIN when the dictionary does not pay.
-fn number_body<T: Copy + arrow_buffer::ArrowNativeType>(
-    values: &[T],
+/// Dictionary-encodes 8-byte numbers by their bits, or stores them PLAIN when the dictionary does not pay. When
+/// `slots` maps values into `0..range` (see [`int_slots`], [`float_slots`]), entries are found by a direct table
+/// lookup; if a value turns out not to have a slot of its own, or there are none, through a hash table.
+fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
+    values: &'a [T],
     bits: impl Fn(T) -> u64,
-) -> Body<'_> {
+    slots: Option<impl Slots<T>>,
+    table: &mut Vec<u32>,
+) -> Body<'a> {
     let plain = || Body::Plain(arrow_buffer::ToByteSlice::to_byte_slice(values));
-    let mut dict = Dictionary::<u64>::new();
     let mut indices = Vec::with_capacity(values.len());
-    let mut previous = None;
-    for &v in values {
-        let key = bits(v);
-        let index = match previous {
-            Some((k, i)) if k == key => i,
-            _ => {
-                let i = dict.index(key);
-                if dict.keys.len() > MAX_DICT_ENTRIES {
-                    return plain();
+    let direct = slots.and_then(|slots| {
+        let range = slots.range();
+        // A counting pass instead of hashing: mark each value's slot, number the marked slots in order (the
+        // dictionary comes out sorted), then look every value's number up. No branch depends on the table, so the
+        // lookups overlap. The table is the encoder's and all zeros between uses.
+        if table.len() < range {
+            table.resize(range, 0);
+        }
+        let table = &mut table[..range];
+        let mut exact = true;
+        for &v in values {
+            let (at, own) = slots.slot(v);
+            exact &= own;
+            table[at] = 1;
+        }
+        let mut keys = Vec::new();
+        if exact {
+            for (at, entry) in table.iter_mut().enumerate() {
+                if *entry != 0 {
+                    *entry = keys.len() as u32;
+                    keys.push(slots.key(at));
                 }
-                previous = Some((key, i));
-                i
             }
-        };
-        indices.push(index);
-    }
-    let width = index_width(dict.keys.len());
-    let dictionary_bits = dict.keys.len() * 64 + values.len() * usize::from(width);
+            indices.extend(values.iter().map(|&v| table[slots.slot(v).0]));
+        }
+        table.fill(0);
+        exact.then_some(keys)
+    });
+    let keys = if let Some(keys) = direct {
+        if keys.len() > MAX_DICT_ENTRIES {
+            return plain();
+        }
+        keys
+    } else {
+        let mut dict = Dictionary::<u64>::new();
+        let mut previous = None;
+        for &v in values {
+            let key = bits(v);
+            let index = match previous {
+                Some((k, i)) if k == key => i,
+                _ => {
+                    let i = dict.index(key);
+                    if dict.keys.len() > MAX_DICT_ENTRIES {
+                        return plain();
+                    }
+                    previous = Some((key, i));
+                    i
+                }
+            };
+            indices.push(index);
+        }
+        dict.keys
+    };
+    let width = index_width(keys.len());
+    let dictionary_bits = keys.len() * 64 + values.len() * usize::from(width);
     if dictionary_bits >= values.len() * 64 {
         return plain();
     }
-    let page = dict.keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+    let page = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
     Body::Dictionary {
         indices,
         width,
         page,
-        entries: dict.keys.len(),
+        entries: keys.len(),
     }
+}
+
+/// A one-to-one, order-preserving map of a chunk's values onto `0..range()` (see [`int_slots`], [`float_slots`]).
+trait Slots<T> {
+    fn range(&self) -> usize;
+    /// A value's slot, and whether the slot is the value's own (false: the chunk falls back to hashing).
+    fn slot(&self, value: T) -> (usize, bool);
+    /// The key (bits) of the value in a marked slot.
+    fn key(&self, at: usize) -> u64;
+}
+
+/// Integers by their offset from the chunk's minimum.
+struct IntSlots {
+    min: i64,
+    range: usize,
+}
+
+impl Slots<i64> for IntSlots {
+    fn range(&self) -> usize {
+        self.range
+    }
+
+    #[inline]
+    fn slot(&self, v: i64) -> (usize, bool) {
+        (v.wrapping_sub(self.min) as usize, true)
+    }
+
+    fn key(&self, at: usize) -> u64 {
+        self.min.wrapping_add(at as i64) as u64
+    }
+}
+
+/// Floats by their step on the 1/10,000 grid above the chunk's lowest step.
+struct FloatSlots {
+    lo: f64,
+    range: usize,
+}
+
+impl Slots<f64> for FloatSlots {
+    fn range(&self) -> usize {
+        self.range
+    }
+
+    #[inline]
+    fn slot(&self, v: f64) -> (usize, bool) {
+        let step = grid_step(v);
+        // Own only when the grid point converts back to the very same bits.
+        (
+            (step - self.lo) as usize,
+            (step / GRID).to_bits() == v.to_bits(),
+        )
+    }
+
+    fn key(&self, at: usize) -> u64 {
+        // Only marked slots are asked for, and a value marks its slot only when it is this very grid point.
+        ((self.lo + at as f64) / GRID).to_bits()
+    }
+}
+
+/// Steps per unit of the grid floats are tried on: 1/10,000 (sub-penny prices).
+const GRID: f64 = 10_000.0;
+
+/// Largest direct table (entries) for `rows` values: a few per row, at most 1M (4 MB).
+fn table_limit(rows: usize) -> usize {
+    (rows * 4).clamp(1 << 16, 1 << 20)
+}
+
+/// Integers in a narrow range index a direct table by their offset from the minimum.
+fn int_slots(values: &[i64], min: i64, max: i64) -> Option<IntSlots> {
+    let range = usize::try_from(i128::from(max) - i128::from(min) + 1).ok()?;
+    (range <= table_limit(values.len())).then_some(IntSlots { min, range })
+}
+
+/// Floats index a direct table by their step on the 1/10,000 grid when `min..=max` spans few steps. A value has a
+/// slot of its own only when its grid point converts back to the very same bits (so -0.0, NaN, infinities and
+/// off-grid values never share a slot with another value); grid steps are monotonic, so every slot is in range.
+fn float_slots(rows: usize, min: f64, max: f64) -> Option<FloatSlots> {
+    let (lo, hi) = (grid_step(min), grid_step(max));
+    // Bounded well inside f64's exact integers, so the conversions below are exact.
+    if !(lo.abs() < 1e15 && hi.abs() < 1e15) {
+        return None;
+    }
+    let range = (hi - lo) as usize + 1;
+    (range <= table_limit(rows)).then_some(FloatSlots { lo, range })
+}
+
+/// `v * GRID` rounded to the nearest integer (ties to even) with plain adds, exact below 2^51 in magnitude (beyond,
+/// the result is off the grid and [`float_slots`] declines); `f64::round` is a libm call on baseline x86-64.
+#[inline]
+fn grid_step(v: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+    (v * GRID + MAGIC) - MAGIC
 }
 
 /// Dictionary-encodes the non-null strings; `None` when a string is longer than [`MAX_KEY_BYTES`] or there are too
@@ -702,11 +864,23 @@ mod tests {
             let prices = rng.pick(n, &pool, 20);
             let distinct: Vec<f64> = (0..n).map(|i| 1.0 + i as f64 / 3.0).collect();
             let sizes = rng.pick(n, &[0, 100, 200, i64::MAX, i64::MIN], 12);
+            // Narrow ranges take the direct-table path: on the 1/10,000 grid, with both zeros, or one value just off.
+            let grid: Vec<f64> = (0..400).map(|i| 170.0 + f64::from(i) / 10_000.0).collect();
+            let on_grid = rng.pick(n, &grid, 5);
+            let mut zeros = rng.pick(n, &[0.0, -0.0, 0.01, 0.02, 0.0001], 5);
+            let mut off = on_grid.clone();
+            off[rng.below(n as u64) as usize] = 170.0 + 1e-9;
+            zeros[0] = -0.0;
+            let narrow_sizes = rng.pick(n, &[100, 200, 300, 5000], 6);
             let (_, meta) = round_trip(
                 vec![
                     ("price", Arc::new(Float64Array::from(prices)) as ArrayRef),
                     ("distinct", Arc::new(Float64Array::from(distinct))),
                     ("size", Arc::new(Int64Array::from(sizes))),
+                    ("on_grid", Arc::new(Float64Array::from(on_grid))),
+                    ("zeros", Arc::new(Float64Array::from(zeros))),
+                    ("off_grid", Arc::new(Float64Array::from(off))),
+                    ("narrow_sizes", Arc::new(Int64Array::from(narrow_sizes))),
                 ],
                 &[],
             );
@@ -760,9 +934,12 @@ mod tests {
 
     #[test]
     fn float_statistics_ignore_nan_and_sign_zeros() {
-        let stats = |v: &[f64]| match float_statistics(v) {
-            Statistics::Double(s) => (s.min_opt().copied(), s.max_opt().copied()),
-            _ => unreachable!(),
+        let stats = |v: &[f64]| {
+            let (min, max) = float_range(v);
+            match float_statistics(min, max) {
+                Statistics::Double(s) => (s.min_opt().copied(), s.max_opt().copied()),
+                _ => unreachable!(),
+            }
         };
         let (min, max) = stats(&[0.0, 2.0, f64::NAN]);
         assert!(min.unwrap() == 0.0 && min.unwrap().is_sign_negative());

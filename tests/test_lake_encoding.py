@@ -43,9 +43,14 @@ def stamps(rng: np.random.Generator, n: int, spread_days: int) -> np.ndarray:
 
 
 def floats(rng: np.random.Generator, n: int, distinct: int, run: int, zero: bool) -> np.ndarray:
-    """Positive prices (or >= 0 values with both zeros when ``zero``): a pool of ``distinct`` values with extremes."""
-    pool = np.round(rng.uniform(1, 1000, distinct), int(rng.integers(0, 7)))
-    pool = np.concatenate([pool, [5e-324, np.finfo(np.float64).tiny, np.finfo(np.float64).max, 0.01]])
+    """Positive prices (or >= 0 values with both zeros when ``zero``): a pool of ``distinct`` values rounded to 0-6
+    decimals (on and off the encoder's 1/10,000 grid), a narrow or a wide range, sometimes with extremes."""
+    width = [0.5, 20.0, 1000.0][int(rng.integers(0, 3))]
+    pool = np.round(rng.uniform(1, 1 + width, distinct), int(rng.integers(0, 7)))
+    if rng.random() < 0.3:
+        pool = np.concatenate([pool, [5e-324, np.finfo(np.float64).tiny, np.finfo(np.float64).max, 0.01]])
+    if rng.random() < 0.3:
+        pool = np.concatenate([pool, pool[:1] + 1e-9])  # one value just off the grid among grid values
     if zero:
         pool = np.concatenate([pool, [0.0, -0.0]])
     return shaped(rng, n, pool, run)
