@@ -138,6 +138,36 @@ pub fn check_symbol(symbol: &str) -> Result<()> {
     }
 }
 
+/// Rows checked per block by [`first_where`] and [`first_unordered`]: each block is one branch-free pass the
+/// compiler vectorizes; only a block with a hit is searched for the exact row.
+const CHECK_BLOCK: usize = 1024;
+
+/// The first index whose value is `bad`.
+fn first_where<T: Copy>(values: &[T], bad: impl Fn(T) -> bool) -> Option<usize> {
+    values
+        .chunks(CHECK_BLOCK)
+        .enumerate()
+        .find_map(|(k, block)| {
+            let hit = block.iter().fold(false, |hit, &v| hit | bad(v));
+            hit.then(|| block.iter().position(|&v| bad(v)))
+                .flatten()
+                .map(|i| k * CHECK_BLOCK + i)
+        })
+}
+
+/// The first index `i >= 1` with `ts[i]` not after `ts[i - 1]` (`strict`) or before it.
+fn first_unordered(ts: &[i64], strict: bool) -> Option<usize> {
+    let bad = |a: i64, b: i64| if strict { b <= a } else { b < a };
+    (1..ts.len()).step_by(CHECK_BLOCK).find_map(|start| {
+        let end = (start + CHECK_BLOCK).min(ts.len());
+        let pairs = || ts[start - 1..end - 1].iter().zip(&ts[start..end]);
+        let hit = pairs().fold(false, |hit, (&a, &b)| hit | bad(a, b));
+        hit.then(|| pairs().position(|(&a, &b)| bad(a, b)))
+            .flatten()
+            .map(|i| start + i)
+    })
+}
+
 fn is_price(name: &str) -> bool {
     matches!(
         name,
@@ -162,16 +192,11 @@ fn float_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
         Float64Array::new(schema::f64_values(array, name, 0)?, None)
     };
     let price = is_price(name);
-    let ok = |v: f64| {
-        if price {
-            v.is_finite() && v > 0.0
-        } else {
-            v.is_finite() && v >= 0.0
-        }
-    };
+    // NaN fails both comparisons; `&` keeps the check branch-free.
+    let ok = |v: f64| (if price { v > 0.0 } else { v >= 0.0 }) & (v < f64::INFINITY);
     let raw = values.values();
     // A plain pass over the buffer first (null slots may hold anything); validity is consulted only on a hit.
-    if raw.iter().any(|&v| !ok(v)) {
+    if first_where(raw, |v| !ok(v)).is_some() {
         if let Some(row) = (0..raw.len()).find(|&i| values.is_valid(i) && !ok(raw[i])) {
             let what = if price {
                 "a finite price > 0"
@@ -204,7 +229,7 @@ fn int_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     } else {
         Int64Array::new(schema::i64_values(array, name, 0)?, None)
     };
-    if name != "id" && values.values().iter().any(|&v| v < 0) {
+    if name != "id" && first_where(values.values(), |v| v < 0).is_some() {
         if let Some(row) = (0..values.len()).find(|&i| values.is_valid(i) && values.value(i) < 0) {
             return Err(Error::invalid(name, row as u64, "negative value"));
         }
@@ -351,35 +376,37 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
     let mut row = 0;
     while row < ts.len() {
         let symbol = syms.value(row);
-        let mut end = row + 1;
-        while end < ts.len() && syms.value(end) == symbol {
-            end += 1;
-        }
+        let end = schema::run_end(syms, row);
         if !seen.contains_key(symbol) {
             check_symbol(symbol)
                 .map_err(|e| Error::invalid("symbol", row as u64, e.to_string()))?;
         }
         let entry = seen.entry(symbol).or_insert((i64::MIN, Vec::new()));
-        let mut previous = entry.0;
-        for (i, &t) in ts[row..end].iter().enumerate() {
-            let bad = if kind.unique_timestamps() {
-                t <= previous
+        let run = &ts[row..end];
+        // The run's first row against the symbol's previous run (none yet: anything goes), then within the run.
+        let strict = kind.unique_timestamps();
+        let follows = entry.1.is_empty()
+            || if strict {
+                run[0] > entry.0
             } else {
-                t < previous
+                run[0] >= entry.0
             };
-            if bad && !(previous == i64::MIN && t == i64::MIN) {
-                return Err(order_error(kind, row + i, symbol, t, previous));
-            }
-            if kind.yearly() && t.rem_euclid(NS_PER_DAY) != 0 {
+        if !follows {
+            return Err(order_error(kind, row, symbol, run[0], entry.0));
+        }
+        if let Some(i) = first_unordered(run, strict) {
+            return Err(order_error(kind, row + i, symbol, run[i], run[i - 1]));
+        }
+        if kind.yearly() {
+            if let Some(i) = first_where(run, |t| t.rem_euclid(NS_PER_DAY) != 0) {
                 return Err(Error::invalid(
                     "timestamp",
                     (row + i) as u64,
                     "daily bars are labelled with their trading date at 00:00 UTC",
                 ));
             }
-            previous = t;
         }
-        entry.0 = previous;
+        entry.0 = run[run.len() - 1];
         entry.1.push((row, end));
         row = end;
     }
@@ -426,7 +453,13 @@ pub fn check_file_rows(
     period: &Period,
 ) -> Result<()> {
     let syms = symbols(batch);
-    if let Some(row) = (0..syms.len()).find(|&i| syms.is_null(i) || syms.value(i) != symbol) {
+    let wrong = |i: usize| syms.is_null(i) || syms.value(i) != symbol;
+    let first_wrong = match syms.len() {
+        0 => None,
+        _ if wrong(0) => Some(0),
+        n => Some(schema::run_end(syms, 0)).filter(|&end| end < n),
+    };
+    if let Some(row) = first_wrong {
         return Err(Error::invalid(
             "symbol",
             row as u64,
@@ -437,17 +470,10 @@ pub fn check_file_rows(
         ));
     }
     let ts = timestamps(batch);
-    for (i, pair) in ts.windows(2).enumerate() {
-        let bad = if kind.unique_timestamps() {
-            pair[1] <= pair[0]
-        } else {
-            pair[1] < pair[0]
-        };
-        if bad {
-            return Err(order_error(kind, i + 1, symbol, pair[1], pair[0]));
-        }
+    if let Some(i) = first_unordered(ts, kind.unique_timestamps()) {
+        return Err(order_error(kind, i, symbol, ts[i], ts[i - 1]));
     }
-    if let Some(row) = ts.iter().position(|&t| t < period.start || t >= period.end) {
+    if let Some(row) = first_where(ts, |t| (t < period.start) | (t >= period.end)) {
         return Err(Error::invalid(
             "timestamp",
             row as u64,
