@@ -35,8 +35,6 @@ use parquet::schema::types::ColumnDescPtr;
 const PAGE_ROWS: usize = 1 << 16;
 /// Largest dictionary kept (arrow-rs's default dictionary page limit: 1 MB of 8-byte values).
 const MAX_DICT_ENTRIES: usize = 1 << 17;
-/// Equal indices in a row from which an RLE run is written instead of bit-packing them.
-const MIN_RUN: usize = 8;
 /// Longest string a dictionary key holds (packed with its length into a `u128`).
 const MAX_KEY_BYTES: usize = 15;
 
@@ -320,11 +318,13 @@ fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
         }
         let table = &mut table[..range];
         let mut exact = true;
-        for &v in values {
+        // Slots first (range <= 2^20, so they fit the index type), replaced by entry numbers below.
+        indices.extend(values.iter().map(|&v| {
             let (at, own) = slots.slot(v);
             exact &= own;
             table[at] = 1;
-        }
+            at as u32
+        }));
         let mut keys = Vec::new();
         if exact {
             for (at, entry) in table.iter_mut().enumerate() {
@@ -333,7 +333,11 @@ fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
                     keys.push(slots.key(at));
                 }
             }
-            indices.extend(values.iter().map(|&v| table[slots.slot(v).0]));
+            for index in &mut indices {
+                *index = table[*index as usize];
+            }
+        } else {
+            indices.clear();
         }
         table.fill(0);
         exact.then_some(keys)
@@ -620,30 +624,31 @@ fn put_zigzag(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Appends `values` (each below `2^width`, `width` <= 32) in the RLE / bit-packed hybrid, without a length prefix:
-/// runs of at least [`MIN_RUN`] equal values as RLE runs, the rest as bit-packed groups of 8 (the last one padded
-/// with zeros, which readers ignore past the page's value count).
+/// values go in groups of 8, a group of 8 equal values starts an RLE run (as long as the value repeats), the rest is
+/// bit-packed (the last group padded with zeros, which readers ignore past the page's value count). Looking at whole
+/// groups keeps the scan branch-free per value; runs of 15 or more are always caught.
 fn put_hybrid(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let n = values.len();
     let mut literal = 0;
     let mut i = 0;
-    while i < n {
+    while i + 8 <= n {
         let v = values[i];
-        let mut j = i + 1;
-        while j < n && values[j] == v {
-            j += 1;
-        }
-        if j - i >= MIN_RUN {
-            // Bit-packed runs hold multiples of 8 values: the run gives the pending literals what they lack.
-            let start = i + (8 - (i - literal) % 8) % 8;
-            if j - start >= MIN_RUN {
-                put_packed(out, &values[literal..start], width);
-                put_uleb(out, ((j - start) as u64) << 1);
-                let value = v.to_le_bytes();
-                out.extend_from_slice(&value[..usize::from(width).div_ceil(8)]);
-                literal = j;
+        if values[i..i + 8]
+            .iter()
+            .fold(true, |same, &x| same & (x == v))
+        {
+            let mut end = i + 8;
+            while end < n && values[end] == v {
+                end += 1;
             }
+            put_packed(out, &values[literal..i], width);
+            put_uleb(out, ((end - i) as u64) << 1);
+            out.extend_from_slice(&v.to_le_bytes()[..usize::from(width).div_ceil(8)]);
+            literal = end;
+            i = end;
+        } else {
+            i += 8;
         }
-        i = j;
     }
     put_packed(out, &values[literal..], width);
 }
@@ -655,9 +660,27 @@ fn put_packed(out: &mut Vec<u8>, values: &[u32], width: u8) {
     }
     let groups = values.len().div_ceil(8);
     put_uleb(out, ((groups as u64) << 1) | 1);
+    let mut tail = [0u32; 8];
+    let rest = values.len() % 8;
+    tail[..rest].copy_from_slice(&values[values.len() - rest..]);
+    let padded = (rest > 0).then_some(&tail[..]);
+    let groups = values.chunks_exact(8).chain(padded);
+    if width <= 16 {
+        // A group of 8 values of `w` bits is `w` bytes: assembled in one register, written at once.
+        let w = usize::from(width);
+        out.reserve(values.len().div_ceil(8) * w);
+        for group in groups {
+            let mut acc = 0u128;
+            for (k, &v) in group.iter().enumerate() {
+                acc |= u128::from(v) << (k * w);
+            }
+            out.extend_from_slice(&acc.to_le_bytes()[..w]);
+        }
+        return;
+    }
     let width = u32::from(width);
     let (mut acc, mut bits) = (0u64, 0u32);
-    let mut push = |v: u32| {
+    for &v in groups.flatten() {
         acc |= u64::from(v) << bits;
         bits += width;
         if bits >= 32 {
@@ -665,12 +688,6 @@ fn put_packed(out: &mut Vec<u8>, values: &[u32], width: u8) {
             acc >>= 32;
             bits -= 32;
         }
-    };
-    for &v in values {
-        push(v);
-    }
-    for _ in values.len()..groups * 8 {
-        push(0);
     }
     // 8 values per group make whole bytes.
     out.extend_from_slice(&acc.to_le_bytes()[..(bits / 8) as usize]);
@@ -894,6 +911,28 @@ mod tests {
                     "n={n}: all distinct is plain"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn wide_dictionaries_round_trip() {
+        // 70,000 distinct values in 200,000 rows: a 17-bit dictionary over four pages, on and off the grid.
+        let mut rng = Rng(5);
+        let n = 200_000;
+        let grid: Vec<f64> = (0..70_000)
+            .map(|i| 10.0 + f64::from(i) / 10_000.0)
+            .collect();
+        let on = rng.pick(n, &grid, 3);
+        let off: Vec<f64> = on.iter().map(|v| v + 1e-9).collect();
+        let (_, meta) = round_trip(
+            vec![
+                ("on", Arc::new(Float64Array::from(on)) as ArrayRef),
+                ("off", Arc::new(Float64Array::from(off))),
+            ],
+            &[],
+        );
+        for c in 0..2 {
+            assert!(encodings(&meta, c).contains(&Encoding::RLE_DICTIONARY));
         }
     }
 

@@ -19,7 +19,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampNanosecondType;
 use arrow_array::RecordBatch;
 use arrow_schema::DataType;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -183,7 +185,8 @@ fn encode_row_group(
     index: usize,
     batch: &RecordBatch,
 ) -> parquet::errors::Result<Vec<Chunk>> {
-    let mut writers = factory.create_column_writers(index)?.into_iter();
+    // arrow-rs's writers are made only when a column needs one (they allocate their encoders up front).
+    let mut writers: Vec<Option<ArrowColumnWriter>> = Vec::new();
     let mut chunks = Vec::with_capacity(batch.num_columns());
     let mut leaf = 0;
     for (i, (field, column)) in batch
@@ -199,16 +202,25 @@ fn encode_row_group(
             None
         };
         if let Some(chunk) = direct {
-            // A column the direct encoder takes is a single leaf: its arrow-rs writer is not used.
-            writers.next();
+            // A column the direct encoder takes is a single leaf.
             leaf += 1;
             chunks.push(Chunk::Direct(chunk));
             continue;
         }
+        if writers.is_empty() {
+            writers = factory
+                .create_column_writers(index)?
+                .into_iter()
+                .map(Some)
+                .collect();
+        }
         for array in compute_leaves(field, column)? {
-            let mut writer = writers.next().ok_or_else(|| {
-                parquet::errors::ParquetError::General("more leaves than column writers".into())
-            })?;
+            let mut writer = writers
+                .get_mut(leaf)
+                .and_then(Option::take)
+                .ok_or_else(|| {
+                    parquet::errors::ParquetError::General("more leaves than column writers".into())
+                })?;
             writer.write(&array)?;
             chunks.push(Chunk::Arrow(writer.close()?));
             leaf += 1;
