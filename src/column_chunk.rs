@@ -9,9 +9,11 @@
 //! What is written (Parquet format specification, data page v1, ZSTD per page):
 //! - `DELTA_BINARY_PACKED` for integer columns asked for delta (sorted timestamps, volumes, counts): blocks of 128
 //!   deltas in 4 miniblocks of 32, each miniblock bit-packed at its own width.
-//! - `RLE_DICTIONARY` otherwise: a `PLAIN` dictionary page (entries in order of first appearance), then data pages of
-//!   one bit-width byte and the indices in the RLE / bit-packed hybrid (runs of 8 or more equal indices as RLE runs).
-//!   A number column whose dictionary would not make it smaller is written `PLAIN` instead.
+//! - `RLE_DICTIONARY` otherwise: a `PLAIN` dictionary page, then data pages of one bit-width byte and the indices in
+//!   the RLE / bit-packed hybrid (a group of 8 equal indices starts an RLE run). Numbers in a narrow range (integers,
+//!   floats exactly on the 1/10,000 grid: prices) get their dictionary from a counting pass over a direct table, in
+//!   value order; other values through a hash table, in order of first appearance. A number column whose dictionary
+//!   would not make it smaller is written `PLAIN` instead.
 //! - Nullable columns carry their definition levels (RLE hybrid, width 1, 4-byte length prefix).
 //! - A delta or plain chunk whose first page ZSTD would not shrink by 2% (judged on a 4 KB sample) is stored
 //!   uncompressed: compressing random sizes costs time and saves nothing. Everything else is ZSTD at the file's level.
@@ -792,30 +794,7 @@ mod tests {
     use super::*;
     use crate::parquet_io::{encode, WriteOptions};
 
-    /// xorshift64*: reproducible random cases without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-        }
-
-        /// Values from a pool of `pool` entries, in runs of up to `run`.
-        fn pick<T: Copy>(&mut self, n: usize, pool: &[T], run: u64) -> Vec<T> {
-            let mut out = Vec::with_capacity(n);
-            while out.len() < n {
-                let v = pool[self.below(pool.len() as u64) as usize];
-                for _ in 0..=self.below(run) {
-                    out.push(v);
-                }
-            }
-            out.truncate(n);
-            out
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Writes `columns` as one row group (no day split) and reads them back with arrow-rs.
     fn round_trip(

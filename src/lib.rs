@@ -15,6 +15,9 @@ pub mod schema;
 pub mod stream;
 pub mod time;
 
+#[cfg(test)]
+mod test_rng;
+
 #[cfg(feature = "python")]
 pub mod python;
 

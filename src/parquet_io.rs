@@ -1,12 +1,14 @@
-//! ZSTD Parquet for the lake: the writer properties (encodings, statistics, one row group per New York day) and
-//! the atomic publish of a file (SPEC §2, §4): a temporary file in the target's directory, fsync, a check of the
-//! footer just written, rename over the target, fsync of the directory.
+//! ZSTD Parquet for the lake: the writer properties (encodings, statistics, one row group per New York day), the
+//! file assembly, and the atomic publish of a file (SPEC §2, §4): a temporary file in the target's directory, fsync,
+//! a check of the footer just written, rename over the target, fsync of the directory.
 //!
 //! Encodings were chosen by measurement on a month of 1s bars and of best quotes (see the README): timestamps are
 //! delta-encoded (sorted, nearly regular), and so are bar volumes and trade counts (smaller and faster than a
 //! dictionary there); every other column is dictionary-encoded (prices sit on a penny grid and repeat, quote sizes
-//! repeat, the symbol is constant), with the writer's usual fallback to plain encoding when a dictionary grows past
-//! its page limit. Byte-stream-split floats were larger by 1.7-2x on the same data, and slower to write.
+//! repeat, the symbol is constant), plain when a dictionary would not make it smaller. Byte-stream-split floats were
+//! larger by 1.7-2x on the same data, and slower to write. The lake's own columns are encoded by
+//! [`crate::column_chunk`]; the rest (lists, nulls in number columns) by arrow-rs's column writer. Row groups are
+//! encoded on several threads and appended in order as they finish, so the bytes do not depend on the thread count.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -46,7 +48,7 @@ pub struct WriteOptions {
     pub metadata: Vec<(String, String)>,
     /// Start a new row group at every New York midnight, so a one-day read touches one row group.
     pub day_row_groups: bool,
-    /// Encode row groups on this many threads (1 = the calling thread only).
+    /// Encode row groups on this many threads (the calling thread appends them to the file meanwhile).
     pub threads: usize,
     /// Integer or timestamp columns written with DELTA_BINARY_PACKED instead of a dictionary.
     pub delta_columns: Vec<String>,

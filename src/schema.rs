@@ -368,19 +368,13 @@ mod tests {
     fn run_end_matches_a_row_by_row_scan() {
         // Runs of every length around the 8-row and 256-row steps, a different value at every offset of a block,
         // values that differ only in length or only in bytes, nulls.
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..300 {
             let mut values: Vec<Option<&str>> = Vec::new();
             while values.len() < 1500 {
-                let v =
-                    [Some("SPY"), Some("SPX"), Some("SP"), Some("SPYY"), None][next(5) as usize];
-                let len = [1, 7, 8, 9, 255, 256, 257, 600][next(8) as usize];
+                let v = [Some("SPY"), Some("SPX"), Some("SP"), Some("SPYY"), None]
+                    [rng.below(5) as usize];
+                let len = [1, 7, 8, 9, 255, 256, 257, 600][rng.below(8) as usize];
                 values.extend(std::iter::repeat_n(v, len));
             }
             let strings = StringArray::from(values.clone());

@@ -512,17 +512,7 @@ mod tests {
     use crate::bars::bar_aggregator;
     use crate::quotes::quote_sampler;
 
-    /// xorshift64*: reproducible random cases without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Timestamps that repeat, sit on and next to second boundaries, cross minutes and New York midnight, and now
     /// and then go back in time; one or two symbols, in runs or interleaved.
