@@ -15,8 +15,6 @@
 //!   value order; other values through a hash table, in order of first appearance. A number column whose dictionary
 //!   would not make it smaller is written `PLAIN` instead.
 //! - Nullable columns carry their definition levels (RLE hybrid, width 1, 4-byte length prefix).
-//! - A delta or plain chunk whose first page ZSTD would not shrink by 2% (judged on a 4 KB sample) is stored
-//!   uncompressed: compressing random sizes costs time and saves nothing. Everything else is ZSTD at the file's level.
 //! - Column chunk statistics: min, max and the null count (floats: NaN ignored, a zero minimum written as -0.0 and a
 //!   zero maximum as +0.0, as the format asks).
 
@@ -157,19 +155,6 @@ impl ChunkEncoder {
             .map(Some)
     }
 
-    /// Whether ZSTD shrinks a page body by at least 2%, judged from 4 KB in its middle (a short body is simply
-    /// compressed). Delta-encoded random sizes do not shrink at all, and compressing them cost a fifth of the
-    /// column's time.
-    fn worth_compressing(&mut self, body: &[u8]) -> Result<bool> {
-        const SAMPLE: usize = 4096;
-        if body.len() <= 2 * SAMPLE {
-            return Ok(true);
-        }
-        let from = (body.len() - SAMPLE) / 2;
-        let packed = self.compress(&body[from..from + SAMPLE])?.len();
-        Ok(packed * 50 < SAMPLE * 49)
-    }
-
     fn compress(&mut self, body: &[u8]) -> Result<Bytes> {
         self.zstd
             .compress(body)
@@ -216,8 +201,6 @@ impl ChunkEncoder {
         let mut data_offset = None;
         let mut value = 0;
         let mut out = Vec::new();
-        // Dictionary indices always compress; delta and plain bodies are judged on their first page.
-        let mut squeeze = matches!(body, Body::Dictionary { .. }).then_some(true);
         for start in (0..rows).step_by(PAGE_ROWS) {
             let end = (start + PAGE_ROWS).min(rows);
             out.clear();
@@ -240,16 +223,8 @@ impl ChunkEncoder {
                     put_hybrid(&mut out, &indices[range], *width);
                 }
             }
-            let keep = match squeeze {
-                Some(keep) => keep,
-                None => *squeeze.insert(self.worth_compressing(&out)?),
-            };
             let page = Page::DataPage {
-                buf: if keep {
-                    self.compress(&out)?
-                } else {
-                    Bytes::copy_from_slice(&out)
-                },
+                buf: self.compress(&out)?,
                 num_values: u32::try_from(end - start).unwrap_or(u32::MAX),
                 encoding,
                 def_level_encoding: Encoding::RLE,
@@ -263,13 +238,9 @@ impl ChunkEncoder {
         }
         pages.close()?;
         let bytes = Bytes::from(sink.into_inner()?);
-        let codec = if squeeze == Some(false) {
-            Compression::UNCOMPRESSED
-        } else {
-            Compression::ZSTD(ZstdLevel::try_new(self.level)?)
-        };
+        let level = ZstdLevel::try_new(self.level)?;
         let metadata = ColumnChunkMetaData::builder(descr.clone())
-            .set_compression(codec)
+            .set_compression(Compression::ZSTD(level))
             .set_encodings(encodings)
             .set_num_values(i64::try_from(rows).unwrap_or(i64::MAX))
             .set_total_compressed_size(i64::try_from(compressed).unwrap_or(i64::MAX))
@@ -861,11 +832,10 @@ mod tests {
                     "n={n}"
                 );
             }
-            if n > PAGE_ROWS {
-                // Regular timestamps compress; random small sizes do not and are stored as they are.
-                let codec = |c: usize| meta.row_group(0).column(c).compression();
-                assert!(matches!(codec(0), Compression::ZSTD(_)), "n={n}");
-                assert_eq!(codec(2), Compression::UNCOMPRESSED, "n={n}");
+            for c in 0..3 {
+                // SPEC §2: every chunk is ZSTD, even random sizes that it barely shrinks.
+                let codec = meta.row_group(0).column(c).compression();
+                assert!(matches!(codec, Compression::ZSTD(_)), "n={n}");
             }
         }
     }

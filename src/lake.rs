@@ -394,17 +394,28 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
         if !follows {
             return Err(order_error(kind, row, symbol, run[0], entry.0));
         }
-        if let Some(i) = first_unordered(run, strict) {
-            return Err(order_error(kind, row + i, symbol, run[i], run[i - 1]));
+        // Whichever problem comes first is the one reported.
+        let unordered = first_unordered(run, strict).unwrap_or(usize::MAX);
+        let unlabelled = kind
+            .yearly()
+            .then(|| first_where(run, |t| t.rem_euclid(NS_PER_DAY) != 0))
+            .flatten()
+            .unwrap_or(usize::MAX);
+        if unlabelled < unordered {
+            return Err(Error::invalid(
+                "timestamp",
+                (row + unlabelled) as u64,
+                "daily bars are labelled with their trading date at 00:00 UTC",
+            ));
         }
-        if kind.yearly() {
-            if let Some(i) = first_where(run, |t| t.rem_euclid(NS_PER_DAY) != 0) {
-                return Err(Error::invalid(
-                    "timestamp",
-                    (row + i) as u64,
-                    "daily bars are labelled with their trading date at 00:00 UTC",
-                ));
-            }
+        if let Some(&t) = run.get(unordered) {
+            return Err(order_error(
+                kind,
+                row + unordered,
+                symbol,
+                t,
+                run[unordered - 1],
+            ));
         }
         entry.0 = run[run.len() - 1];
         entry.1.push((row, end));
@@ -683,6 +694,61 @@ mod tests {
         let b = bars(&["A", "B", "A"], &[5, 1, 5]);
         let err = partition(&b, Kind::Bars1s).unwrap_err().to_string();
         assert!(err.contains("row 2") && err.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn partition_names_the_first_bad_row_like_a_row_by_row_scan() {
+        let mut rng = crate::test_rng::Rng(42);
+        for case in 0..400 {
+            let n = 1 + rng.below(3000) as usize;
+            let mut t = 0i64;
+            let mut ts = Vec::with_capacity(n);
+            for _ in 0..n {
+                t += match rng.below(2000) {
+                    0 => 0,
+                    1 => -NS_PER_DAY,
+                    2 => 5,
+                    _ => NS_PER_DAY,
+                };
+                ts.push(t);
+            }
+            // Every third case alternates two symbols in runs of 700 rows.
+            let symbols: Vec<&str> = (0..n)
+                .map(|i| {
+                    if case % 3 == 0 && (i / 700) % 2 == 1 {
+                        "B"
+                    } else {
+                        "A"
+                    }
+                })
+                .collect();
+            let b = bars(&symbols, &ts);
+            for kind in [Kind::Bars1s, Kind::Bars1d, Kind::Trades] {
+                let mut last: HashMap<&str, i64> = HashMap::new();
+                let naive = (0..n).find(|&i| {
+                    let previous = last.insert(symbols[i], ts[i]);
+                    let unordered = previous.is_some_and(|p| {
+                        if kind.unique_timestamps() {
+                            ts[i] <= p
+                        } else {
+                            ts[i] < p
+                        }
+                    });
+                    unordered || (kind.yearly() && ts[i].rem_euclid(NS_PER_DAY) != 0)
+                });
+                let got = partition(&b, kind).err().map(|e| e.to_string());
+                match naive {
+                    None => assert!(got.is_none(), "case {case}: {got:?}"),
+                    Some(row) => {
+                        let got = got.unwrap_or_default();
+                        assert!(
+                            got.contains(&format!("row {row}:")),
+                            "case {case}, row {row}: {got}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

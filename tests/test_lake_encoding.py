@@ -70,7 +70,13 @@ def texts(rng: np.random.Generator, n: int, run: int, null_share: float) -> pa.A
 
 
 def assert_same_everywhere(path: str, expected: pa.Table) -> None:
-    """pyarrow, polars and DuckDB all read ``expected`` from ``path``; floats compared by their bits."""
+    """pyarrow, polars and DuckDB all read ``expected`` from ``path``; floats compared by their bits. Every column
+    chunk is ZSTD (SPEC §2)."""
+    meta = pq.read_metadata(path)
+    codecs = {
+        meta.row_group(g).column(c).compression for g in range(meta.num_row_groups) for c in range(meta.num_columns)
+    }
+    assert codecs == {"ZSTD"}, codecs
     relation = duckdb.sql(f"SELECT * FROM read_parquet('{path}')")
     assert relation is not None
     readers = {
