@@ -308,71 +308,17 @@ fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
     slots: Option<impl Slots<T>>,
     table: &mut Vec<u32>,
 ) -> Body<'a> {
-    let plain = || Body::Plain(arrow_buffer::ToByteSlice::to_byte_slice(values));
-    let mut indices = Vec::with_capacity(values.len());
-    let direct = slots.and_then(|slots| {
-        let range = slots.range();
-        // A counting pass instead of hashing: mark each value's slot, number the marked slots in order (the
-        // dictionary comes out sorted), then look every value's number up. No branch depends on the table, so the
-        // lookups overlap. The table is the encoder's and all zeros between uses.
-        if table.len() < range {
-            table.resize(range, 0);
-        }
-        let table = &mut table[..range];
-        let mut exact = true;
-        // Slots first (range <= 2^20, so they fit the index type), replaced by entry numbers below.
-        indices.extend(values.iter().map(|&v| {
-            let (at, own) = slots.slot(v);
-            exact &= own;
-            table[at] = 1;
-            at as u32
-        }));
-        let mut keys = Vec::new();
-        if exact {
-            for (at, entry) in table.iter_mut().enumerate() {
-                if *entry != 0 {
-                    *entry = keys.len() as u32;
-                    keys.push(slots.key(at));
-                }
-            }
-            for index in &mut indices {
-                *index = table[*index as usize];
-            }
-        } else {
-            indices.clear();
-        }
-        table.fill(0);
-        exact.then_some(keys)
-    });
-    let keys = if let Some(keys) = direct {
-        if keys.len() > MAX_DICT_ENTRIES {
-            return plain();
-        }
-        keys
-    } else {
-        let mut dict = Dictionary::<u64>::new();
-        let mut previous = None;
-        for &v in values {
-            let key = bits(v);
-            let index = match previous {
-                Some((k, i)) if k == key => i,
-                _ => {
-                    let i = dict.index(key);
-                    if dict.keys.len() > MAX_DICT_ENTRIES {
-                        return plain();
-                    }
-                    previous = Some((key, i));
-                    i
-                }
-            };
-            indices.push(index);
-        }
-        dict.keys
+    let found = slots
+        .and_then(|slots| counted_dictionary(values, &slots, table))
+        // By bits, so the shortcut for a repeated value never takes -0.0 for 0.0.
+        .or_else(|| hashed_dictionary(values.iter().map(|&v| bits(v)), values.len(), Some));
+    let Some((keys, indices)) = found.filter(|(keys, _)| keys.len() <= MAX_DICT_ENTRIES) else {
+        return Body::Plain(arrow_buffer::ToByteSlice::to_byte_slice(values));
     };
     let width = index_width(keys.len());
     let dictionary_bits = keys.len() * 64 + values.len() * usize::from(width);
     if dictionary_bits >= values.len() * 64 {
-        return plain();
+        return Body::Plain(arrow_buffer::ToByteSlice::to_byte_slice(values));
     }
     let page = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
     Body::Dictionary {
@@ -381,6 +327,75 @@ fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
         page,
         entries: keys.len(),
     }
+}
+
+/// A dictionary (keys in value order, one entry number per value) from a counting pass instead of hashing: mark
+/// each value's slot, number the marked slots in order, then look every value's number up. No branch depends on the
+/// table, so the lookups overlap. `None` when a value has no slot of its own. `table` is the encoder's, all zeros
+/// between uses.
+fn counted_dictionary<T: Copy>(
+    values: &[T],
+    slots: &impl Slots<T>,
+    table: &mut Vec<u32>,
+) -> Option<(Vec<u64>, Vec<u32>)> {
+    let range = slots.range();
+    if table.len() < range {
+        table.resize(range, 0);
+    }
+    let table = &mut table[..range];
+    let mut exact = true;
+    // Slots first (range <= 2^20, so they fit the index type), replaced by entry numbers below.
+    let mut indices: Vec<u32> = values
+        .iter()
+        .map(|&v| {
+            let (at, own) = slots.slot(v);
+            exact &= own;
+            table[at] = 1;
+            at as u32
+        })
+        .collect();
+    let mut keys = Vec::new();
+    if exact {
+        for (at, entry) in table.iter_mut().enumerate() {
+            if *entry != 0 {
+                *entry = keys.len() as u32;
+                keys.push(slots.key(at));
+            }
+        }
+        for index in &mut indices {
+            *index = table[*index as usize];
+        }
+    }
+    table.fill(0);
+    exact.then_some((keys, indices))
+}
+
+/// A dictionary (keys in order of first appearance, one entry number per value) of the `count` values through a
+/// hash table; a value equal to the one before skips the lookup. `None` when `key` declines a value or there are more than
+/// [`MAX_DICT_ENTRIES`] distinct keys.
+fn hashed_dictionary<V: Copy + PartialEq, K: Key + Default>(
+    values: impl Iterator<Item = V>,
+    count: usize,
+    key: impl Fn(V) -> Option<K>,
+) -> Option<(Vec<K>, Vec<u32>)> {
+    let mut dict = Dictionary::<K>::new();
+    let mut indices = Vec::with_capacity(count);
+    let mut previous: Option<(V, u32)> = None;
+    for v in values {
+        let index = match previous {
+            Some((p, i)) if p == v => i,
+            _ => {
+                let i = dict.index(key(v)?);
+                if dict.keys.len() > MAX_DICT_ENTRIES {
+                    return None;
+                }
+                previous = Some((v, i));
+                i
+            }
+        };
+        indices.push(index);
+    }
+    Some((dict.keys, indices))
 }
 
 /// A one-to-one, order-preserving map of a chunk's values onto `0..range()` (see [`int_slots`], [`float_slots`]).
@@ -478,24 +493,10 @@ fn grid_step(v: f64) -> f64 {
 /// Dictionary-encodes the non-null strings; `None` when a string is longer than [`MAX_KEY_BYTES`] or there are too
 /// many distinct ones (arrow-rs then writes the column).
 fn text_body(strings: &StringArray) -> Option<(Body<'static>, Statistics)> {
-    let mut dict = Dictionary::<u128>::new();
-    let mut indices = Vec::with_capacity(strings.len() - strings.null_count());
-    let mut previous: Option<(&str, u32)> = None;
-    for s in strings.iter().flatten() {
-        let index = match previous {
-            Some((p, i)) if p == s => i,
-            _ => {
-                let i = dict.index(text_key(s)?);
-                if dict.keys.len() > MAX_DICT_ENTRIES {
-                    return None;
-                }
-                previous = Some((s, i));
-                i
-            }
-        };
-        indices.push(index);
-    }
-    let keys: Vec<[u8; 16]> = dict.keys.iter().map(|k| k.to_le_bytes()).collect();
+    let present = strings.iter().flatten();
+    let count = strings.len() - strings.null_count();
+    let (keys, indices) = hashed_dictionary(present, count, text_key)?;
+    let keys: Vec<[u8; 16]> = keys.iter().map(|k| k.to_le_bytes()).collect();
     // The top byte of a key is the string's length.
     let entries: Vec<&[u8]> = keys.iter().map(|k| &k[..usize::from(k[15])]).collect();
     let mut page = Vec::new();
