@@ -194,14 +194,26 @@ struct DayCache {
     valid: bool,
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` prefix (Howard Hinnant's algorithm).
+/// Days in `month` (1-12) of the proleptic Gregorian `year`.
+#[inline]
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` prefix (Howard Hinnant's algorithm); None for a date that does not
+/// exist (`2024-02-30`).
 #[inline]
 fn civil_days(b: &[u8]) -> Option<i64> {
     if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
     let (year, month, day) = (digits(b, 0, 4)?, digits(b, 5, 2)?, digits(b, 8, 2)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
     let y = if month <= 2 { year - 1 } else { year };
@@ -248,7 +260,12 @@ fn parse_timestamp_with(b: &[u8], cache: &mut DayCache) -> Option<i64> {
     let offset = match b.get(pos) {
         Some(b'Z' | b'z') if pos + 1 == b.len() => 0,
         Some(&sign @ (b'+' | b'-')) if pos + 6 == b.len() && b[pos + 3] == b':' => {
-            let minutes = digits(b, pos + 1, 2)? * 60 + digits(b, pos + 4, 2)?;
+            // RFC 3339 offsets are at most 23:59 (real zones stay within ±14:00).
+            let (hours, mins) = (digits(b, pos + 1, 2)?, digits(b, pos + 4, 2)?);
+            if hours > 23 || mins > 59 {
+                return None;
+            }
+            let minutes = hours * 60 + mins;
             if sign == b'+' {
                 minutes
             } else {
@@ -1230,9 +1247,19 @@ mod tests {
             "2022-01-03T09:00:00.Z",
             "2022-13-03T09:00:00Z",
             "2022-01-03T09:00:00.1234567890Z",
+            "2024-02-30T09:00:00Z",
+            "2023-02-29T09:00:00Z",
+            "2024-04-31T09:00:00Z",
+            "2024-01-03T09:00:00+25:00",
+            "2024-01-03T09:00:00-04:60",
         ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
+        // Leap days exist where the calendar has them.
+        assert!(parse_rfc3339("2024-02-29T09:00:00Z").is_ok());
+        assert!(parse_rfc3339("2000-02-29T09:00:00Z").is_ok());
+        assert!(parse_rfc3339("1900-02-29T09:00:00Z").is_err());
+        assert!(parse_rfc3339("2024-01-03T09:00:00+23:59").is_ok());
     }
 
     #[test]

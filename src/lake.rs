@@ -497,8 +497,8 @@ pub fn check_file_rows(
     Ok(())
 }
 
-/// Merges `incoming` into `existing` (both in the stored schema, sorted): stored rows inside `replace` =
-/// `[start, end)` are dropped first, then stored rows whose timestamp appears in `incoming` are replaced by the
+/// Merges `incoming` into `existing` (both in the stored schema, sorted): stored rows inside any of the `replace`
+/// ranges `[start, end)` are dropped first, then stored rows whose timestamp appears in `incoming` are replaced by the
 /// incoming ones (all of them, for raw trades with equal timestamps).
 ///
 /// # Errors
@@ -506,10 +506,10 @@ pub fn check_file_rows(
 pub fn merge(
     existing: &RecordBatch,
     incoming: &RecordBatch,
-    replace: Option<(i64, i64)>,
+    replace: &[(i64, i64)],
 ) -> Result<RecordBatch> {
     let (old, new) = (timestamps(existing), timestamps(incoming));
-    let dropped = |t: i64| replace.is_some_and(|(a, b)| a <= t && t < b);
+    let dropped = |t: i64| replace.iter().any(|&(a, b)| a <= t && t < b);
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(old.len() + new.len());
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
@@ -578,7 +578,7 @@ pub fn publish(
     file: &LakeFile,
     existing: Option<&RecordBatch>,
     incoming: &RecordBatch,
-    replace: Option<(i64, i64)>,
+    replace: &[(i64, i64)],
     options: &WriteOptions,
 ) -> Result<Published> {
     let (kind, symbol, period) = (file.kind, file.symbol.as_str(), &file.period);
@@ -770,10 +770,13 @@ mod tests {
                 .collect(),
         )
         .unwrap();
-        let merged = merge(&old, &new, None).unwrap();
+        let merged = merge(&old, &new, &[]).unwrap();
         assert_eq!(timestamps(&merged), &[1, 2, 3, 4, 6]);
         assert_eq!(merged.column(2).as_primitive::<Float64Type>().value(1), 9.0);
-        let merged = merge(&old, &new, Some((3, 5))).unwrap();
+        let merged = merge(&old, &new, &[(3, 5)]).unwrap();
         assert_eq!(timestamps(&merged), &[1, 2, 6]);
+        // Several ranges: each drops only its own stored rows.
+        let merged = merge(&old, &new, &[(1, 2), (4, 5)]).unwrap();
+        assert_eq!(timestamps(&merged), &[2, 3, 6]);
     }
 }

@@ -6,6 +6,7 @@
 pub mod bars;
 pub mod column_chunk;
 pub mod conditions;
+pub mod dedupe;
 pub mod error;
 pub mod json;
 pub mod lake;

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import random
 import socket
 import threading
@@ -111,6 +112,17 @@ def encode_bars(frame: pd.DataFrame, daily: bool) -> tuple[np.ndarray, list[str]
     return ts, items
 
 
+class _Quiet(ThreadingHTTPServer):
+    """A threading server that does not print a traceback when a client goes away mid-request (tests kill
+    clients on purpose)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class Faults:
     """Faults to inject. ``script`` is consumed first, one entry per request (``None`` = serve normally); then each
@@ -141,7 +153,15 @@ class Faults:
 
 
 class AlpacaServer:
-    """The server; use as a context manager. ``requests`` logs every request as ``(path, params)``."""
+    """The server; use as a context manager. ``requests`` logs every request as ``(path, params)``.
+
+    ``latency``: seconds every answer waits (a number, or ``(low, high)`` drawn per request), like the real API's
+    100-400 ms. ``short_pages``: half the pages are randomly short ("the API may return less"); with False every
+    page is full up to ``limit`` (or ``max_page``). ``rate_limit``: the ``X-RateLimit-Limit`` it reports and, with
+    ``enforce_rate``, a fixed window of ``window`` seconds in which only that many requests (scaled to the window)
+    are served: more get a 429, as the real API does. ``api_bars``: ``{"1Min"|"1Day": {symbol: frame}}`` bars to
+    serve as they are (frames as :func:`encode_bars` takes them) instead of building them from the trades.
+    """
 
     def __init__(
         self,
@@ -153,13 +173,26 @@ class AlpacaServer:
         seed: int = 1,
         fixture: dict[str, str] | None = None,
         rate_limit: int = 10_000,
+        latency: float | tuple[float, float] = 0.0,
+        short_pages: bool = True,
+        enforce_rate: bool = False,
+        window: float = 60.0,
+        api_bars: dict[str, dict[str, pd.DataFrame]] | None = None,
     ) -> None:
         self.faults = faults or Faults()
         self.max_page = max_page
         self.rng = random.Random(seed)
         self.fixture = fixture or {}
         self.rate_limit = rate_limit
+        self.latency = latency
+        self.short_pages = short_pages
+        self.enforce_rate = enforce_rate
+        self.window = window
+        self.window_start = 0.0
+        self.window_used = 0
+        self.served_429 = 0
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.times: list[float] = []
         self.lock = threading.Lock()
         self.data: dict[str, dict[str, tuple[np.ndarray, list[str]]]] = {
             "trades": {},
@@ -170,9 +203,12 @@ class AlpacaServer:
         self.trade_tables = dict(trades or {})
         for symbol, table in self.trade_tables.items():
             self.data["trades"][symbol] = encode_trades(table)
+        for timeframe, frames in (api_bars or {}).items():
+            for symbol, frame in frames.items():
+                self.data[timeframe][symbol] = encode_bars(frame, daily=timeframe == "1Day")
         for symbol, table in (quotes or {}).items():
             self.data["quotes"][symbol] = encode_quotes(table)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Quiet(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -211,7 +247,9 @@ class AlpacaServer:
 
     # ------------------------------------------------------------------------------------------------ serving
 
-    def page(self, endpoint: str, params: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
+    def page(self, endpoint: str, params: dict[str, str], fault: str | None = None) -> tuple[int, dict[str, Any] | str]:
+        """One page. Faults: ``same-token`` answers with the token it was asked for (a server stuck in a loop),
+        ``repeat-item`` starts the page with the previous page's last item again (an overlapping cursor)."""
         extra = set(params) - ALLOWED[endpoint]
         if extra:
             return 400, {"message": f"unexpected query parameter(s): {', '.join(sorted(extra))}"}
@@ -237,7 +275,9 @@ class AlpacaServer:
         symbol_index, offset = 0, 0
         if "page_token" in params:
             symbol_index, offset = map(int, base64.b64decode(params["page_token"]).decode().split("|"))
-        size = self.rng.randint(1, limit) if self.rng.random() < 0.5 else limit
+        if fault == "repeat-item" and offset > 0:
+            offset -= 1
+        size = self.rng.randint(1, limit) if self.short_pages and self.rng.random() < 0.5 else limit
         if self.max_page is not None:
             size = min(size, self.max_page)
         out: dict[str, list[str]] = {}
@@ -263,6 +303,8 @@ class AlpacaServer:
             if taken >= size and symbol_index < len(symbols):
                 token = base64.b64encode(f"{symbol_index}|0".encode()).decode()
                 break
+        if fault == "same-token" and "page_token" in params:
+            token = params["page_token"]
         name = "bars" if endpoint == "bars" else endpoint
         body = (
             f'{{"{name}":{{'
@@ -270,6 +312,27 @@ class AlpacaServer:
             + f'}},"next_page_token":{json.dumps(token)}}}'
         )
         return 200, body
+
+    def quota(self) -> tuple[int, int, bool]:
+        """Counts one request against the current window: (remaining, reset epoch, allowed)."""
+        allowed_per_window = max(1, round(self.rate_limit * self.window / 60))
+        with self.lock:
+            now = time.time()
+            if now >= self.window_start + self.window:
+                self.window_start, self.window_used = now, 0
+            self.window_used += 1
+            remaining = allowed_per_window - self.window_used
+            reset = math.ceil(self.window_start + self.window)
+            allowed = not self.enforce_rate or remaining >= 0
+            if not allowed:
+                self.served_429 += 1
+            return max(remaining, 0), reset, allowed
+
+    def wait(self) -> None:
+        latency = self.latency
+        delay = self.rng.uniform(*latency) if isinstance(latency, tuple) else latency
+        if delay > 0:
+            time.sleep(delay)
 
     def _handler(self) -> Callable[..., BaseHTTPRequestHandler]:
         server = self
@@ -280,14 +343,15 @@ class AlpacaServer:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 return
 
-            def send_body(self, status: int, body: dict[str, Any] | str) -> None:
+            def send_body(self, status: int, body: dict[str, Any] | str, quota: tuple[int, int] | None = None) -> None:
                 raw = (body if isinstance(body, str) else json.dumps(body)).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                # The quota resets at a whole second; after a 429, at least a second from now.
-                reset = int(time.time()) + (2 if status == 429 else 1)
+                remaining, reset = quota if quota is not None else (server.rate_limit - 1, int(time.time()) + 1)
+                if status == 429 and quota is None:
+                    reset = int(time.time()) + 2  # after a scripted 429: at least a second from now
                 self.send_header("X-RateLimit-Limit", str(server.rate_limit))
-                self.send_header("X-RateLimit-Remaining", str(server.rate_limit - 1))
+                self.send_header("X-RateLimit-Remaining", str(remaining))
                 self.send_header("X-RateLimit-Reset", str(reset))
                 if "gzip" in self.headers.get("Accept-Encoding", "") and len(raw) > 256:
                     raw = gzip.compress(raw, 1)
@@ -296,11 +360,32 @@ class AlpacaServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def echo(self, status: int) -> None:
+                """An error body that echoes the request's headers (some proxies do): secrets included."""
+                headers = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+                self.send_body(status, {"code": status * 100000, "message": f"bad request headers: {headers}"})
+
+            def drip(self) -> None:
+                """Headers, then one byte of the body every 0.2 s: each read is quick, the whole never ends."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                try:
+                    for _ in range(100000):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except OSError:
+                    return
+
             def do_GET(self) -> None:
                 split = urlsplit(self.path)
                 params = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
                 with server.lock:
                     server.requests.append((split.path, params))
+                    server.times.append(time.monotonic())
+                server.wait()
                 if self.headers.get("APCA-API-KEY-ID") != KEY_ID or self.headers.get("APCA-API-SECRET-KEY") != SECRET:
                     self.send_body(401, {"code": 40110000, "message": "access key verification failed"})
                     return
@@ -312,21 +397,34 @@ class AlpacaServer:
                 if fault == "429":
                     self.send_body(429, "Too Many Requests")
                     return
+                if fault == "429-far":
+                    self.send_body(429, "Too Many Requests", (0, int(time.time()) + 10 * 365 * 86400))
+                    return
                 if fault == "500":
                     self.send_body(500, {"code": 50010000, "message": "internal server error occurred"})
+                    return
+                if fault is not None and fault.startswith("echo:"):
+                    self.echo(int(fault.split(":")[1]))
+                    return
+                if fault == "drip":
+                    self.drip()
                     return
                 if fault is not None and fault.startswith("status:"):
                     _, status, message = fault.split(":", 2)
                     self.send_body(int(status), {"code": 42210000, "message": message})
                     return
+                remaining, reset, allowed = server.quota()
+                if not allowed:
+                    self.send_body(429, "Too Many Requests", (0, reset))
+                    return
                 endpoint = split.path.rsplit("/", 1)[-1]
                 if split.path in server.fixture:
-                    self.send_body(200, server.fixture[split.path])
+                    self.send_body(200, server.fixture[split.path], (remaining, reset))
                     return
                 if not split.path.startswith("/v2/stocks/") or endpoint not in ALLOWED:
                     self.send_body(404, {"message": "not found"})
                     return
-                status, body = server.page(endpoint, params)
-                self.send_body(status, body)
+                status, body = server.page(endpoint, params, fault)
+                self.send_body(status, body, (remaining, reset))
 
         return Handler

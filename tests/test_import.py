@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -97,7 +99,7 @@ def test_lake_equals_the_kernels_over_the_servers_data(
     symbols = ["AAPL", "BRK.B"]
     for kind in ("1s", "quotes", "trades"):
         report = import_api(kind, "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True)  # type: ignore[arg-type]
-        assert report.downloaded == 6 and len(report.files) == 4
+        assert report.days == 6 and report.skipped_days == 0 and len(report.files) == 4
     assert client.stats.retries > 0, "the faults never fired"
     for symbol in symbols:
         trades = in_range(data["trades"][symbol])
@@ -142,16 +144,22 @@ def test_bars_from_the_api_and_from_trades(
     assert (daily["timestamp"].dt.hour == 0).all()  # relabelled to the date at 00:00 UTC
 
 
-def test_rerun_makes_no_request_and_resume_skips_staged_days(tmp_path: Path, server: AlpacaServer) -> None:
+def test_rerun_makes_no_request_and_a_wider_range_downloads_only_the_new_day(
+    tmp_path: Path, server: AlpacaServer
+) -> None:
     client = client_for(server)
     first = import_api("1s", ["AAPL"], START, END, root=tmp_path, client=client, quiet=True)
-    assert first.downloaded == 3 and first.requests > 0
+    assert first.days == 3 and first.requests > 0
     before = server.count()
     again = import_api("1s", ["AAPL"], START, END, root=tmp_path, client=client, quiet=True)
-    assert again.requests == 0 and again.skipped == 3 and server.count() == before
-    # A wider range downloads only the new day.
+    assert again.requests == 0 and again.skipped_days == 3 and server.count() == before
+    # A wider range downloads only the new day: every request it makes lies inside 2024-02-02 (New York).
     wider = import_api("1s", ["AAPL"], START, D(2024, 2, 2), root=tmp_path, client=client, quiet=True)
-    assert wider.downloaded == 1 and wider.skipped == 3
+    assert wider.skipped_days == 3 and wider.days == 4
+    lo = pd.Timestamp("2024-02-02", tz="America/New_York")
+    hi = pd.Timestamp("2024-02-03", tz="America/New_York")
+    new = server.requests[before:]
+    assert new and all(lo <= pd.Timestamp(p["start"]) and pd.Timestamp(p["end"]) < hi for _, p in new)
 
 
 IMPORTER = """
@@ -159,59 +167,89 @@ import sys
 from ticklake.client import AlpacaClient
 from ticklake.importer import import_api
 from tests.alpaca_server import KEY_ID, SECRET
-url, root = sys.argv[1], sys.argv[2]
-client = AlpacaClient(KEY_ID, SECRET, base_url=url, rate=float(sys.argv[3]), backoff=0.001)
+url, root, kind, strategy = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+client = AlpacaClient(KEY_ID, SECRET, base_url=url, rate=float(sys.argv[5]), backoff=0.001, max_in_flight=2)
 print("start", flush=True)
-import_api("quotes", "AAPL,BRK.B", "2024-01-30", "2024-02-01", root=root, client=client, quiet=True, workers=1)
+import_api(kind, "AAPL,BRK.B", "2024-01-30", "2024-02-01", root=root, client=client, quiet=True, strategy=strategy)
 print("finished", flush=True)
 """
 
 
-def _finished_units(staging: Path) -> set[Path]:
-    """Units staged (``.parquet``) or published (``.done``); a kill between the two leaves both for one unit."""
-    return {p.with_suffix("") for pattern in ("*.parquet", "*.done") for p in staging.rglob(pattern)}
+def staged_spans(root: Path) -> list[tuple[str, int, int]]:
+    """(symbol, start, end) of every piece the journals of ``root`` record as staged and not dropped."""
+    spans: dict[str, list[tuple[str, int, int]]] = {}
+    for journal in root.glob(".ticklake/staging/*/journal.jsonl"):
+        for line in journal.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event["t"] == "piece" and event["purpose"] == "data":
+                spans[event["id"]] = [(s, event["start"], event["end"]) for s in event["symbols"]]
+            elif event["t"] == "drop":
+                spans.pop(event["id"], None)
+    return [span for parts in spans.values() for span in parts]
 
 
-def test_killed_import_resumes_without_downloading_finished_days(
-    tmp_path: Path, data: dict[str, dict[str, pa.Table]]
+def published_days(root: Path) -> int:
+    return sum(
+        len(json.loads(line)["days"])
+        for journal in root.glob(".ticklake/staging/*/journal.jsonl")
+        for line in journal.read_text().splitlines()
+        if '"t":"done"' in line
+    )
+
+
+@pytest.mark.parametrize(("kind", "strategy"), [("quotes", "per-day"), ("quotes", "packed"), ("1s", "packed")])
+def test_killed_import_resumes_without_downloading_what_is_staged(
+    tmp_path: Path, data: dict[str, dict[str, pa.Table]], kind: str, strategy: str
 ) -> None:
+    reference = tmp_path / "reference"
+    root = tmp_path / "lake"
     with AlpacaServer(data["trades"], data["quotes"], max_page=200) as server:
+        import_api(kind, "AAPL,BRK.B", START, END, root=reference, client=client_for(server), quiet=True,  # type: ignore[arg-type]
+                   strategy="per-day")  # fmt: skip
         child = subprocess.Popen(
-            [sys.executable, "-c", IMPORTER, server.url, str(tmp_path), "600"],
+            [sys.executable, "-c", IMPORTER, server.url, str(root), kind, strategy, "3000"],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
-        staging = tmp_path / ".staging"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(_finished_units(staging)) < 2:
-            time.sleep(0.05)
+        while time.monotonic() < deadline and not staged_spans(root):
+            time.sleep(0.005)
+        time.sleep(random.Random(f"{kind}{strategy}").uniform(0, 0.3))  # then anywhere in what follows
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         child.stdout.close()
-        finished_before = len(_finished_units(staging))
-        assert 2 <= finished_before < 6, "the kill did not land mid-import"
-        requests_first = server.count()
-        report = import_api("quotes", "AAPL,BRK.B", START, END, root=tmp_path, client=client_for(server), quiet=True)
-        assert report.downloaded == 6 - finished_before
-        assert report.reused + report.skipped == finished_before
-        lake = ticklake.Lake(tmp_path)
-        for symbol in ("AAPL", "BRK.B"):
-            stored = lake.read_quotes_arrow(symbol)
-            best = ticklake.best_quotes(in_range(data["quotes"][symbol]))
-            assert stored.equals(best.cast(stored.schema))
-        assert server.count() > requests_first
-        total = server.count()
-        assert (
-            import_api(
-                "quotes", "AAPL,BRK.B", START, END, root=tmp_path, client=client_for(server), quiet=True
-            ).requests
-            == 0
-        )
-        assert server.count() == total
-        assert list(tmp_path.rglob("*.tmp")) == []
+        staged = staged_spans(root)
+        done_before = published_days(root)
+        assert staged or done_before, "the kill landed before anything was staged"
+        before = len(server.requests)
+        report = import_api(kind, "AAPL,BRK.B", START, END, root=root, client=client_for(server), quiet=True)  # type: ignore[arg-type]
+        # Nothing already staged is downloaded again: no request of the resume overlaps a staged span.
+        for _, params in server.requests[before:]:
+            lo, hi = pd.Timestamp(params["start"]).value, pd.Timestamp(params["end"]).value + 1
+            for symbol in params["symbols"].split(","):
+                assert not any(s == symbol and a < hi and lo < b for s, a, b in staged), (symbol, lo, hi)
+        assert report.skipped_days == done_before
+        assert file_bytes(root) == file_bytes(reference)
+        total = len(server.requests)
+        again = import_api(kind, "AAPL,BRK.B", START, END, root=root, client=client_for(server), quiet=True)  # type: ignore[arg-type]
+        assert again.requests == 0 and len(server.requests) == total and again.skipped_days == 6
+        assert list(root.rglob("*.tmp")) == []
+        assert list(root.glob(".ticklake/staging/*/pieces/*")) == []
+
+
+def file_bytes(root: Path) -> dict[str, bytes]:
+    """The lake files under ``root`` (not the staging area), by relative path."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*.parquet"))
+        if ".ticklake" not in p.relative_to(root).parts
+    }
 
 
 def test_errors_are_not_retried_and_quote_the_api(tmp_path: Path, data: dict[str, dict[str, pa.Table]]) -> None:

@@ -6,6 +6,7 @@ __all__ = [
     "DEBUG_BUILD",
     "BarAggregator",
     "QuoteSampler",
+    "TradeDedup",
     "__version__",
     "bars",
     "best_quotes",
@@ -18,6 +19,7 @@ __all__ = [
     "parse_timestamp_text",
     "period_bounds",
     "period_of_ns",
+    "write_parquet",
 ]
 
 __version__: str
@@ -42,11 +44,12 @@ def lake_publish(
     period: str,
     existing: Any | None,
     incoming: Any,
-    replace: tuple[int, int] | None,
+    replace: list[tuple[int, int]],
     level: int,
     metadata: dict[str, str],
     threads: int,
 ) -> dict[str, Any]: ...
+def write_parquet(path: str, data: Any, level: int) -> tuple[int, int]: ...
 
 @final
 class BarAggregator:
@@ -61,3 +64,12 @@ class QuoteSampler:
     def __new__(cls, symbol: str | None, assume_utc: bool, threads: int | None) -> QuoteSampler: ...
     def push(self, data: Any) -> pa.Table: ...
     def finish(self) -> pa.Table: ...
+
+@final
+class TradeDedup:
+    def __new__(cls) -> TradeDedup: ...
+    def push(self, data: Any) -> pa.Table: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def conflicts(self) -> int: ...

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 import time
@@ -128,23 +129,33 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def import_api_command(args: argparse.Namespace) -> int:
-    """Backfills from Alpaca into the lake."""
-    from ticklake.importer import import_api
+    """Backfills from Alpaca into the lake (or, with ``--plan``, prints the plan)."""
+    from ticklake.client import AlpacaClient
+    from ticklake.importer import import_api, plan_import
 
+    options = {"feed": args.feed, "adjustment": args.adjustment, "from_trades": args.from_trades, "asof": args.asof}
+    if args.plan:
+        counted = args.kind in ("1s", "trades") or args.from_trades
+        with contextlib.ExitStack() as stack:
+            client = stack.enter_context(AlpacaClient(rate=args.rate)) if counted else None
+            plan = plan_import(
+                args.kind, args.symbols, args.start, args.end, root=args.root, rate=args.rate or 200.0,
+                client=client, **options,
+            )  # fmt: skip
+        print(plan.summary(args.rate or 200.0))
+        return 0
     report = import_api(
         args.kind,
         args.symbols,
         args.start,
         args.end,
-        feed=args.feed,
-        adjustment=args.adjustment,
-        from_trades=args.from_trades,
-        asof=args.asof,
         root=args.root,
-        workers=args.workers,
         rate=args.rate,
+        max_in_flight=args.max_in_flight,
+        strategy=args.strategy,
         quiet=args.quiet,
         force=args.force,
+        **options,
     )
     print(report.summary())
     for written in report.files:
@@ -211,10 +222,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--adjustment", default="raw", help="bars: raw, split, dividend, spin-off, all (comma-joined)")
     p.add_argument("--from-trades", action="store_true", help="build 1m/1d bars from trades instead")
     p.add_argument("--asof", default=None, help="symbol-rename date YYYY-MM-DD, or - for as traded")
-    p.add_argument("--workers", type=int, default=4, help="units downloaded concurrently (default 4)")
-    p.add_argument("--rate", type=float, default=200, help="requests per minute (default 200, the free plan)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="requests per minute at most (default: the account's limit as the API reports it; 200 until then)",
+    )
+    p.add_argument("--max-in-flight", type=int, default=64, help="requests in flight at most (default 64)")
+    p.add_argument(
+        "--strategy",
+        choices=["packed", "per-day"],
+        default="packed",
+        help="packed: the fewest requests (default); per-day: one request chain per symbol and day",
+    )
+    p.add_argument("--plan", action="store_true", help="print the plan and what it costs; download nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--force", action="store_true", help="download units an earlier run finished again")
+    p.add_argument("--force", action="store_true", help="download and publish again what an earlier run finished")
     p.set_defaults(run=import_api_command)
     p = command("export-to-parquet", "export bars/quotes tables from SQLite or PostgreSQL into the lake")
     p.add_argument("--db", required=True, help="sqlite:///path.db or postgresql://user@host:port/db")

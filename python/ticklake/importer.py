@@ -1,11 +1,13 @@
-"""Backfills from Alpaca into the lake (SPEC §6): resumable, concurrent, rate-limited.
+"""Backfills from Alpaca into the lake (SPEC §6): the fewest requests, at the account's rate limit, resumable.
 
-Work is split into units of (symbol, New York trading day) (daily bars from the API: (symbol, month)). Each unit's
-pages are parsed in Rust and, for 1s bars and quotes, aggregated as they arrive, so memory is bounded by a page
-plus one day's output. A finished unit is staged durably under ``<root>/.staging/``; when every unit of a
-(symbol, month) file is staged, the month file is written once, replacing exactly the imported range, and the units
-are marked done. An interrupted import resumes without downloading finished units again, and re-running a finished
-import makes no request.
+An import is planned by :mod:`ticklake.planner` (multi-symbol bar chains, trade windows cut from 1Min bar counts,
+adaptive quote windows), run with as many requests in flight as the rate needs (:class:`ticklake.client.InFlight`),
+and staged request by request in :class:`ticklake.staging.Job` (parsing, aggregation and staging run in Rust with
+the GIL released, on the download threads). A lake file (symbol, period) is published once every wanted day of it
+is staged, in one atomic write that replaces exactly those days: a day is only ever replaced by its own downloaded
+rows, never by a wider range. A killed import resumes without downloading what is staged, and re-running a
+finished import makes no request. Whatever the plan, the lake equals the one-symbol-per-day import
+(``strategy="per-day"``) row for row and byte for byte.
 
 Example:
     >>> from ticklake.importer import import_api
@@ -16,80 +18,105 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
 import sys
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from ticklake import _core, layout
 from ticklake.client import AlpacaClient
 from ticklake.exceptions import InvalidInputError
 from ticklake.kernels import BarAggregator, QuoteSampler
 from ticklake.lake import FileWrite, Lake
+from ticklake.planner import (
+    PAGE_LIMIT,
+    TRADE_FILL,
+    MinuteCounts,
+    Request,
+    in_flight_needed,
+    plan_bars,
+    plan_per_day,
+    plan_quotes,
+    plan_trades,
+    split_remaining,
+)
 from ticklake.sessions import trading_days
+from ticklake.staging import Job, Piece, Spans, merge_spans, subtract_spans
 
 ImportKind = Literal["1s", "1m", "1d", "quotes", "trades"]
+Strategy = Literal["packed", "per-day"]
 IMPORT_KINDS: tuple[str, ...] = ("1s", "1m", "1d", "quotes", "trades")
+STRATEGIES: tuple[str, ...] = ("packed", "per-day")
 FEEDS: tuple[str, ...] = ("sip", "iex", "boats", "otc")
 ADJUSTMENTS: tuple[str, ...] = ("raw", "split", "dividend", "spin-off", "all")
 NY = "America/New_York"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One unit of work: one symbol over ``[start_ns, end_ns)`` (whole New York days)."""
-
-    symbol: str
-    label: str
-    start_ns: int
-    end_ns: int
-    period: str
+NS_PER_DAY = 86_400 * 10**9
+PUBLISH_THREADS = 4
 
 
 @dataclass
 class ImportReport:
-    """What an import did. ``downloaded`` units were fetched now, ``reused`` were staged by an earlier run,
-    ``skipped`` were already in the lake from an earlier run."""
+    """What an import did. ``requests`` counts every request sent (``by_purpose``: ``data``, ``counts`` for trade
+    planning, ``probe``); ``rate`` is requests per minute from the first request to the last answer, against
+    ``limit`` (the pace the client kept); ``skipped_days`` were published by an earlier run; ``reused`` pieces were
+    staged by an earlier run."""
 
     kind: str
     symbols: list[str]
-    units: int = 0
-    downloaded: int = 0
+    days: int = 0
+    skipped_days: int = 0
     reused: int = 0
-    skipped: int = 0
     requests: int = 0
+    by_purpose: dict[str, int] = field(default_factory=dict)
+    planned: int = 0
     retries: int = 0
+    rate_limited: int = 0
     pages: int = 0
     rows: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rate: float = 0.0
+    limit: float = 0.0
+    peak_in_flight: int = 0
     seconds: float = 0.0
     files: list[FileWrite] = field(default_factory=list)
 
     def summary(self) -> str:
-        rate = self.requests / self.seconds * 60 if self.seconds > 0 else 0.0
-        return (
-            f"{self.kind} {','.join(self.symbols)}: {self.units} units ({self.downloaded} downloaded, "
-            f"{self.reused} resumed from staging, {self.skipped} already done), {self.requests} requests "
-            f"({self.retries} retries, {rate:.0f}/min), {self.pages} pages, {self.rows:,} API rows, "
-            f"{len(self.files)} files written in {self.seconds:.1f} s"
+        """One paragraph for the CLI.
+
+        Example:
+            >>> print(report.summary())  # doctest: +ELLIPSIS
+            1s AAPL: 3 symbol-days (0 already done), 12 requests ...
+        """
+        purposes = ", ".join(f"{n} {p}" for p, n in sorted(self.by_purpose.items()))
+        text = (
+            f"{self.kind} {','.join(self.symbols[:10])}{' ...' if len(self.symbols) > 10 else ''}: {self.days} "
+            f"symbol-days ({self.skipped_days} already done), {self.requests} requests"
+            f"{f' ({purposes})' if purposes else ''}, {self.retries} retries, {self.rate_limited} rate-limited; "
+            f"{self.rate:,.0f}/min of {self.limit:,.0f}/min allowed, at most {self.peak_in_flight} in flight; "
+            f"{self.pages} pages, {self.rows:,} API rows"
         )
+        if self.duplicates or self.conflicts:
+            text += f" ({self.duplicates} repeated trades dropped, {self.conflicts} reused trade ids kept)"
+        return text + f"; {len(self.files)} files written in {self.seconds:.1f} s"
 
 
 def _date(value: Any, what: str) -> dt.date:
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise InvalidInputError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from err
     if pd.isna(stamp) or stamp != stamp.normalize() or stamp.tzinfo is not None:
         raise InvalidInputError(f"{what} {value!r} must be a plain New York date (YYYY-MM-DD)")
@@ -99,6 +126,10 @@ def _date(value: Any, what: str) -> dt.date:
 
 def _ny_midnight(day: dt.date) -> int:
     return int(pd.Timestamp(day).tz_localize(NY).as_unit("ns").value)
+
+
+def _utc_midnight(day: dt.date) -> int:
+    return int(pd.Timestamp(day).tz_localize("UTC").as_unit("ns").value)
 
 
 def lake_kind(kind: str) -> str:
@@ -111,120 +142,460 @@ def lake_kind(kind: str) -> str:
     return kind if kind in ("quotes", "trades") else layout.bar_kind(kind)
 
 
-def plan_units(kind: str, symbols: list[str], start: dt.date, end: dt.date, from_trades: bool) -> list[Unit]:
-    """The units of an import, in symbol then time order.
-
-    Example:
-        >>> [u.label for u in plan_units("1s", ["AAPL"], dt.date(2024, 11, 27), dt.date(2024, 12, 2), False)]
-        ['2024-11-27', '2024-11-29', '2024-12-02']
-    """
-    days = trading_days(start, end)
-    target = lake_kind(kind)
-    units = []
-    for symbol in symbols:
-        if kind == "1d" and not from_trades:
-            by_month: dict[str, list[dt.date]] = defaultdict(list)
-            for day in days:
-                by_month[f"{day:%Y-%m}"].append(day)
-            for month, month_days in by_month.items():
-                lo = _ny_midnight(month_days[0])
-                hi = _ny_midnight(month_days[-1] + dt.timedelta(days=1))
-                units.append(Unit(symbol, month, lo, hi, f"{month_days[0]:%Y}"))
-        else:
-            for day in days:
-                lo = _ny_midnight(day)
-                hi = _ny_midnight(day + dt.timedelta(days=1))
-                period = next(layout.periods(target, lo, lo + 1))
-                units.append(Unit(symbol, day.isoformat(), lo, hi, period))
-    return units
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    pq.write_table(table, temp, compression="zstd")
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
-    _fsync_dir(target.parent)
-
-
-class _Job:
-    """One import's staging area: ``<root>/.staging/<job>/<SYMBOL>/<label>.parquet`` (staged) and ``.done``."""
-
-    def __init__(self, root: Path, key: str) -> None:
-        self.dir = root / ".staging" / key
-
-    def staged(self, unit: Unit) -> Path:
-        return self.dir / unit.symbol / f"{unit.label}.parquet"
-
-    def done(self, unit: Unit) -> Path:
-        return self.dir / unit.symbol / f"{unit.label}.done"
-
-    def mark_done(self, units: Iterable[Unit]) -> None:
-        units = list(units)
-        for unit in units:
-            marker = self.done(unit)
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        for directory in {self.done(u).parent for u in units}:
-            _fsync_dir(directory)
-        for unit in units:
-            with contextlib.suppress(FileNotFoundError):
-                self.staged(unit).unlink()
-
-
-class _Fetcher:
-    """Downloads one unit and reduces it to what the lake stores."""
-
-    def __init__(
-        self, client: AlpacaClient, kind: str, feed: str, adjustment: str, from_trades: bool, asof: str | None
-    ):
-        self.client, self.kind, self.feed = client, kind, feed
-        self.adjustment, self.from_trades, self.asof = adjustment, from_trades, asof
-
-    def __call__(self, unit: Unit) -> pa.Table:
-        # The API's end is inclusive: stop 1 ns before the next day so a trade at midnight is never fetched twice.
-        span = (unit.start_ns, unit.end_ns - 1)
-        common: dict[str, Any] = {"feed": self.feed, "asof": self.asof}
-        if self.kind in ("1m", "1d") and not self.from_trades:
-            timeframe = "1Min" if self.kind == "1m" else "1Day"
-            pages = self.client.pages(
-                "bars",
-                unit.symbol,
-                *span,
-                timeframe=timeframe,
-                adjustment=self.adjustment,
-                daily_labels=self.kind == "1d",
-                **common,
-            )
-            tables = [t for t, _ in pages]
-            return pa.concat_tables(tables) if tables else _core.lake_schema(lake_kind(self.kind)).empty_table()
-        if self.kind == "quotes":
-            sampler = QuoteSampler(symbol=unit.symbol)
-            parts = [sampler.push(t) for t, _ in self.client.pages("quotes", unit.symbol, *span, **common)]
-            return pa.concat_tables([*parts, sampler.finish()])
-        pages = self.client.pages("trades", unit.symbol, *span, **common)
-        if self.kind == "trades":
-            tables = [t for t, _ in pages]
-            return pa.concat_tables(tables) if tables else _core.lake_schema("trades").empty_table()
-        aggregator = BarAggregator(self.kind, symbol=unit.symbol, conditions="alpaca")
-        parts = [aggregator.push(t) for t, _ in pages]
-        return pa.concat_tables([*parts, aggregator.finish()])
-
-
 def _job_key(kind: str, feed: str, adjustment: str, from_trades: bool, asof: str | None) -> str:
     raw = f"{kind}-{feed}-{adjustment if kind in ('1m', '1d') and not from_trades else 'na'}"
     raw += f"-{'fromtrades' if from_trades else 'api'}-asof{asof or 'default'}"
     return re.sub(r"[^A-Za-z0-9.\-]", "_", raw)
+
+
+def _symbols(symbols: str | Iterable[str]) -> list[str]:
+    names = [s.strip() for s in symbols.split(",")] if isinstance(symbols, str) else [s.strip() for s in symbols]
+    if not names or not all(names):
+        raise InvalidInputError("no symbols given")
+    for name in names:
+        layout.check_symbol(name)
+    return sorted(dict.fromkeys(names))
+
+
+class _Days:
+    """The trading days of an import: their New York bounds, their lake period, and the runs they form."""
+
+    def __init__(self, days: Iterable[dt.date], target: str) -> None:
+        self.days = sorted(set(days))
+        self.index = {d: i for i, d in enumerate(self.days)}
+        self.starts = np.array([_ny_midnight(d) for d in self.days], np.int64)
+        self.ends = np.array([_ny_midnight(d + dt.timedelta(days=1)) for d in self.days], np.int64)
+        self.target = target
+        self._periods: dict[dt.date, str] = {}
+
+    def bounds(self, day: dt.date) -> tuple[int, int]:
+        i = self.index[day]
+        return int(self.starts[i]), int(self.ends[i])
+
+    def period(self, day: dt.date) -> str:
+        if day not in self._periods:
+            lo = _utc_midnight(day) if layout.is_yearly(self.target) else self.bounds(day)[0]
+            self._periods[day] = next(layout.periods(self.target, lo, lo + 1))
+        return self._periods[day]
+
+    def meeting(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Whole trading days that meet ``[lo, hi)`` (the planner's ``day_bounds``)."""
+        a = int(np.searchsorted(self.ends, lo, side="right"))
+        b = int(np.searchsorted(self.starts, hi, side="left"))
+        return [(int(self.starts[i]), int(self.ends[i])) for i in range(a, b)]
+
+    def count(self, lo: int, hi: int) -> int:
+        return len(self.meeting(lo, hi))
+
+    def runs(self, days: Iterable[dt.date]) -> list[tuple[str, list[dt.date]]]:
+        """``days`` as (period, consecutive trading days within it) runs."""
+        out: list[tuple[str, list[dt.date]]] = []
+        for day in sorted(days):
+            period = self.period(day)
+            if out and out[-1][0] == period and self.index[out[-1][1][-1]] + 1 == self.index[day]:
+                out[-1][1].append(day)
+            else:
+                out.append((period, [day]))
+        return out
+
+    def within(self, lo: int, hi: int) -> list[dt.date]:
+        a = int(np.searchsorted(self.ends, lo, side="right"))
+        b = int(np.searchsorted(self.starts, hi, side="left"))
+        return self.days[a:b]
+
+
+class _Reducer:
+    """Turns a request's pages into what is staged: bars or counts as they come, raw trades without repeats, 1s/1m/1d
+    bars built from trades (Alpaca's rules), best quotes per second. Streams: memory is one page plus the open
+    bars."""
+
+    def __init__(self, kind: str, purpose: str, from_trades: bool) -> None:
+        self.parts: list[pa.Table] = []
+        self.dedup: Any = None
+        self.stream: BarAggregator | QuoteSampler | None = None
+        self.counts = purpose == "counts"
+        if self.counts or (kind in ("1m", "1d") and not from_trades):
+            return
+        if kind == "quotes":
+            self.stream = QuoteSampler(threads=1)
+            return
+        self.dedup = _core.TradeDedup()
+        if kind != "trades":
+            self.stream = BarAggregator(kind, conditions="alpaca", threads=1)
+
+    def push(self, table: pa.Table) -> None:
+        if self.counts:
+            table = table.select(["symbol", "timestamp", "trade_count"])
+        if self.dedup is not None:
+            table = self.dedup.push(table)
+        self.parts.append(self.stream.push(table) if self.stream is not None else table)
+
+    def finish(self) -> pa.Table:
+        if self.stream is not None:
+            self.parts.append(self.stream.finish())
+        return pa.concat_tables(self.parts) if len(self.parts) > 1 else self.parts[0]
+
+
+def _last_timestamp(table: pa.Table) -> int | None:
+    if table.num_rows == 0:
+        return None
+    return int(table["timestamp"][-1].cast(pa.int64()).as_py())
+
+
+def _clip(table: pa.Table, windows: Spans) -> pa.Table:
+    """The rows of a time-sorted table inside ``windows``."""
+    ts = table["timestamp"].cast(pa.int64()).to_numpy()
+    keep = np.zeros(len(ts), dtype=bool)
+    for lo, hi in windows:
+        a, b = np.searchsorted(ts, [lo, hi], side="left")
+        keep[a:b] = True
+    return table if keep.all() else table.filter(pa.array(keep))
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What :func:`plan_import` found: the requests of the plan and of the one-symbol-per-day plan.
+
+    ``pages`` is the data pages expected (an upper bound for bars: 960 a symbol-day for 1m; for quotes the
+    request count, since the adaptive plan grows with the data); ``seconds(rate)`` is the time at a rate, bounded
+    below by the longest chain at the assumed latency."""
+
+    kind: str
+    symbols: int
+    symbol_days: int
+    count_requests: int
+    data_requests: int
+    pages: int
+    per_day_requests: int
+    longest_chain: int
+    latency: float
+
+    def seconds(self, requests: int, rate: float) -> float:
+        """Seconds to make ``requests`` at ``rate`` per minute."""
+        return max(requests / rate * 60, self.longest_chain * self.latency)
+
+    def summary(self, rate: float) -> str:
+        """The plan as the CLI prints it.
+
+        Example:
+            >>> print(plan.summary(200))  # doctest: +ELLIPSIS
+            plan for 1m: 500 symbols, 126,000 symbol-days still to import ...
+        """
+        total = self.count_requests + self.pages
+        lines = [
+            f"plan for {self.kind}: {self.symbols} symbols, {self.symbol_days:,} symbol-days still to import",
+            f"  requests: {self.data_requests:,} data request chains, about {self.pages:,} pages"
+            f"{' (an upper bound: 960 bars a symbol-day)' if self.kind == '1m' else ''}"
+            f"{' (at least; quote windows split while downloading)' if self.kind == 'quotes' else ''}"
+            f"{f', plus {self.count_requests:,} counting requests (1Min bars)' if self.count_requests else ''}",
+            f"  at {rate:,.0f}/min: {_duration(self.seconds(total, rate))}",
+            f"  one symbol per day (the simple plan): {self.per_day_requests:,} requests, "
+            f"{_duration(self.seconds(self.per_day_requests, rate))} at {rate:,.0f}/min "
+            f"({self.per_day_requests / max(total, 1):.1f}x the requests)",
+        ]
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _Backfill:
+    """One import run: what is wanted, what is staged, the plan, the downloads and the publishing."""
+
+    def __init__(
+        self,
+        kind: str,
+        names: list[str],
+        wanted: Mapping[str, list[dt.date]],
+        *,
+        lake: Lake,
+        job: Job,
+        feed: str,
+        adjustment: str,
+        from_trades: bool,
+        asof: str | None,
+        strategy: str,
+        force_days: bool,
+    ) -> None:
+        self.kind, self.names, self.lake, self.job = kind, names, lake, job
+        self.feed, self.adjustment, self.from_trades, self.asof = feed, adjustment, from_trades, asof
+        self.strategy = strategy
+        self.target = lake_kind(kind)
+        self.daily = layout.is_yearly(self.target)
+        self.api_bars = kind in ("1m", "1d") and not from_trades
+        self.days = _Days({d for days in wanted.values() for d in days}, self.target)
+        self.wanted = {s: sorted(set(wanted[s])) for s in names}
+        self.wanted_sets = {s: set(days) for s, days in self.wanted.items()}
+        done = job.done
+        self.needed = {
+            s: [d for d in self.wanted[s] if force_days or d.isoformat() not in done.get(s, set())] for s in names
+        }
+        # (symbol, period) -> the needed days of that lake file
+        self.files: dict[tuple[str, str], list[dt.date]] = {}
+        for symbol in names:
+            for period, run in self.days.runs(self.needed[symbol]):
+                self.files.setdefault((symbol, period), []).extend(run)
+        self.files_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key in sorted(self.files):
+            self.files_of[key[0]].append(key)
+        self.queued: set[tuple[str, str]] = set()
+        self.planned_trades: set[tuple[tuple[int, int], str]] = set()
+        self.trade_gaps: dict[tuple[int, int], list[str]] | None = None
+        self.metadata = self._metadata()
+
+    def _metadata(self) -> dict[str, str]:
+        metadata = {"source": "alpaca", "feed": self.feed, "asof": self.asof or "api default", "size_unit": "shares"}
+        if self.api_bars:
+            metadata["adjustment"] = self.adjustment
+            metadata["conditions"] = "alpaca bars"
+        elif self.kind != "quotes":
+            metadata["conditions"] = "alpaca" if self.kind != "trades" else "raw"
+            metadata["adjustment"] = "raw"
+        if self.kind == "quotes":
+            metadata["size_note"] = "round lots converted to shares before 2025-11-03"
+        return metadata
+
+    # ------------------------------------------------------------------------------------------------ spans
+
+    def file_spans(self, key: tuple[str, str]) -> Spans:
+        """The request-time spans (New York midnights) of a file's needed days."""
+        return merge_spans(self.days.bounds(d) for d in self.files[key])
+
+    def gaps(self, purpose: str) -> dict[tuple[int, int], list[str]]:
+        """{span: symbols} of needed time that no piece of ``purpose`` covers, per run (never across a period)."""
+        groups: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for (symbol, _), days in sorted(self.files.items()):
+            covered = self.job.coverage("data", symbol)
+            if purpose == "counts":
+                covered = merge_spans(covered + self.job.coverage("counts", symbol))
+            for _, run in self.days.runs(days):
+                for span in self._bridge(subtract_spans([self.days.bounds(d) for d in run], covered)):
+                    groups[span].append(symbol)
+        return dict(groups)
+
+    def _bridge(self, parts: Spans) -> Spans:
+        """Joins spans that only non-trading time (nights, weekends, holidays) separates: one request covers a
+        run of trading days, not one per stretch of weekdays."""
+        out: Spans = []
+        for lo, hi in parts:
+            if out and not self.days.meeting(out[-1][1], lo):
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+        return out
+
+    def ready(self, key: tuple[str, str]) -> bool:
+        return not subtract_spans(self.file_spans(key), self.job.coverage("data", key[0]))
+
+    # ------------------------------------------------------------------------------------------------ planning
+
+    def parallel(self, client: AlpacaClient) -> int:
+        return in_flight_needed(client.limiter.per_minute, client.in_flight.latency)
+
+    def initial(self, client: AlpacaClient | None, *, probe: bool) -> list[Request]:
+        """The requests that can start now (for trades: the counting requests; the windows follow the counts)."""
+        gaps = self.gaps("data")
+        if not gaps:
+            return []
+        if self.strategy == "per-day":
+            return self.per_day(gaps)
+        if probe and client is not None and client.rate_cap is None and client.server_limit is None:
+            first = min(gaps)
+            client.probe(feed=self.feed, symbol=gaps[first][0], start_ns=first[0])
+        parallel = self.parallel(client) if client is not None else 1
+        if self.api_bars:
+            timeframe = "1Min" if self.kind == "1m" else "1Day"
+            return plan_bars(gaps, timeframe, days_in=self.days.count, parallel=parallel)
+        if self.kind == "quotes":
+            return plan_quotes(gaps)
+        self.trade_gaps = gaps
+        return self.counting(parallel)
+
+    def counting(self, parallel: int) -> list[Request]:
+        """The 1Min-bar requests whose ``n`` plans the trade windows: as many chains as the rate needs in flight
+        (at least a page each), because every trade request waits for them."""
+        return plan_bars(
+            self.gaps("counts"), "1Min", days_in=self.days.count, parallel=parallel, purpose="counts", min_chain_pages=1
+        )
+
+    def per_day(self, gaps: Mapping[tuple[int, int], list[str]]) -> list[Request]:
+        """The simple plan over ``gaps``: one single-symbol request chain per trading day (daily bars from the
+        API: per calendar month)."""
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for (lo, hi), symbols in gaps.items():
+            if self.api_bars and self.daily:
+                months: dict[str, list[tuple[int, int]]] = defaultdict(list)
+                for a, b in self.days.meeting(lo, hi):
+                    months[f"{self.days.within(a, b)[0]:%Y-%m}"].append((a, b))
+                parts = [(max(lo, m[0][0]), min(hi, m[-1][1])) for m in months.values()]
+            else:
+                parts = [(max(a, lo), min(b, hi)) for a, b in self.days.meeting(lo, hi)]
+            for symbol in symbols:
+                spans[symbol].extend(parts)
+        if self.api_bars:
+            return plan_per_day("bars", spans, "1Min" if self.kind == "1m" else "1Day")
+        return plan_per_day("quotes" if self.kind == "quotes" else "trades", spans)
+
+    def trade_groups(self) -> list[Request]:
+        """Trade requests for what the counts staged so far allow (packed strategy): a busy symbol's windows as
+        soon as its own counts are in; the quiet symbols of a run together, once every symbol of it is counted.
+        Planned over the gaps as they were when this run started, so nothing is planned twice."""
+        if self.trade_gaps is None:
+            self.trade_gaps = self.gaps("data")
+        capacity = PAGE_LIMIT * TRADE_FILL
+        requests = []
+        for span, symbols in sorted(self.trade_gaps.items()):
+            todo = [s for s in symbols if (span, s) not in self.planned_trades]
+            counted = [s for s in todo if not subtract_spans([span], self.job.coverage("counts", s))]
+            if not counted:
+                continue
+            counts = self.minute_counts(set(counted))
+            every = len(counted) == len(todo)
+            chosen = [s for s in counted if every or counts.total(s, *span) > capacity]
+            if chosen:
+                self.planned_trades.update((span, s) for s in chosen)
+                requests += plan_trades(
+                    {span: chosen}, counts, day_bounds=self.days.meeting, whole_days=self.kind == "1d"
+                )
+        return requests
+
+    def minute_counts(self, symbols: set[str]) -> MinuteCounts:
+        minutes: dict[str, np.ndarray] = {}
+        counts: dict[str, np.ndarray] = {}
+        for symbol in symbols:
+            parts = []
+            for piece in self.job.covering("counts", symbol):
+                table = Job.read(piece)
+                parts.append(table.filter(pc.equal(table["symbol"], pa.scalar(symbol))))
+            if not parts:
+                continue
+            table = pa.concat_tables(parts)
+            ts = table["timestamp"].cast(pa.int64()).to_numpy()
+            n = table["trade_count"].fill_null(pa.scalar(0, pa.int64())).to_numpy().astype(np.int64)
+            order = np.argsort(ts, kind="stable")
+            minutes[symbol], counts[symbol] = ts[order], n[order]
+        return MinuteCounts(minutes, counts)
+
+    def estimate_pages(self, requests: list[Request]) -> int:
+        return sum(r.pages for r in requests)
+
+    # ------------------------------------------------------------------------------------------------ downloads
+
+    def fetch(self, client: AlpacaClient, request: Request) -> tuple[Request, Piece, list[Request], int, int]:
+        """Downloads one request chain, reduces it and stages it (runs on a download thread)."""
+        reducer = _Reducer(self.kind, request.purpose, self.from_trades)
+        bars = request.endpoint == "bars"
+        pages = client.pages(
+            request.endpoint,
+            request.symbols,
+            request.start,
+            request.end - 1,  # the API's end is inclusive
+            feed=self.feed,
+            timeframe=request.timeframe,
+            adjustment=self.adjustment if bars and request.purpose == "data" else ("raw" if bars else None),
+            asof=self.asof,
+            daily_labels=request.timeframe == "1Day" and request.purpose == "data",
+            purpose=request.purpose,
+        )
+        end, rows = request.end, 0
+        follow: list[Request] = []
+        for table, token in pages:
+            last = _last_timestamp(table)
+            if token is not None and request.adaptive and last is not None:
+                split = split_remaining(request, request.start, last, rows + table.num_rows, self.days.meeting)
+                if split is not None:
+                    end, follow = split
+                    reducer.push(_clip(table, [(request.start, end)]))
+                    break
+            rows += table.num_rows
+            reducer.push(table)
+        piece = self.job.stage(request, reducer.finish(), end)
+        dedup = reducer.dedup
+        return request, piece, follow, dedup.duplicates if dedup else 0, dedup.conflicts if dedup else 0
+
+    # ------------------------------------------------------------------------------------------------ publishing
+
+    def _row_windows(self, spans: Spans) -> Spans:
+        """Request-time spans (New York midnights) as the spans of the rows they hold: daily bars are labelled at
+        their date's 00:00 UTC."""
+        if not self.daily:
+            return spans
+        out = []
+        for lo, hi in spans:
+            days = self.days.within(lo, hi)
+            if days:
+                out.append((_utc_midnight(days[0]), _utc_midnight(days[-1] + dt.timedelta(days=1))))
+        return merge_spans(out)
+
+    def publish(self, key: tuple[str, str]) -> list[FileWrite]:
+        """Writes one lake file from its staged pieces, replacing exactly the needed days; records them done."""
+        symbol, _ = key
+        parts = []
+        used = []
+        for piece, spans in self.job.pieces_for("data", symbol, self.file_spans(key)):
+            table = Job.read(piece)
+            if len(piece.symbols) > 1:
+                table = table.filter(pc.equal(table["symbol"], pa.scalar(symbol)))
+            parts.append(_clip(table, self._row_windows(spans)))
+            used.append(piece)
+        empty = _core.lake_schema(self.target).empty_table()
+        table = pa.concat_tables(parts, promote_options="permissive") if parts else empty
+        windows = self._row_windows(self.file_spans(key))
+        written = self.lake.write(self.target, table, replace=windows, symbol=symbol, metadata=self.metadata)
+        self.job.mark_done(symbol, [d.isoformat() for d in self.files[key]])
+        for piece in used:
+            self.release(piece)
+        return [w for w in written if w.status != "unchanged"]
+
+    def release_all(self) -> None:
+        """Drops every staged piece (data and counts) whose wanted days are all published."""
+        for piece in list(self.job.pieces.values()):
+            self.release(piece)
+
+    def release(self, piece: Piece) -> None:
+        """Drops a piece once every wanted day it covers is published, for each of its symbols."""
+        ours = False
+        for symbol in piece.symbols:
+            done = self.job.done.get(symbol, set())
+            wanted = self.wanted_sets.get(symbol, set())
+            days = [d for d in self.days.within(piece.start, piece.end) if d in wanted]
+            if any(d.isoformat() not in done for d in days):
+                return
+            ours = ours or bool(days)
+        if ours:  # a piece none of whose days this import wants is another range's: left for that one
+            self.job.drop(piece)
+
+
+def _wanted_days(
+    names: list[str], first: dt.date, last: dt.date, only: Mapping[str, Iterable[Any]] | None
+) -> dict[str, list[dt.date]]:
+    if only is None:
+        days = trading_days(first, last)
+        return {s: days for s in names}
+    out = {}
+    for symbol in names:
+        chosen = {_date(d, "day") for d in only.get(symbol, [])}
+        valid = set(trading_days(min(chosen), max(chosen))) if chosen else set()
+        out[symbol] = sorted(chosen & valid)
+    return out
+
+
+def _check(kind: str, feed: str, adjustment: str, from_trades: bool, strategy: str) -> None:
+    if kind not in IMPORT_KINDS:
+        raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(IMPORT_KINDS)}")
+    if feed not in FEEDS:
+        raise InvalidInputError(f"unknown feed {feed!r}: use one of {', '.join(FEEDS)}")
+    if any(part not in ADJUSTMENTS for part in adjustment.split(",")):
+        raise InvalidInputError(f"unknown adjustment {adjustment!r}: use {', '.join(ADJUSTMENTS)} (comma-joined)")
+    if from_trades and kind not in ("1m", "1d"):
+        raise InvalidInputError("--from-trades applies to 1m and 1d bars (1s bars always come from trades)")
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}: use {' or '.join(STRATEGIES)}")
 
 
 def import_api(
@@ -238,10 +609,12 @@ def import_api(
     from_trades: bool = False,
     asof: str | None = None,
     root: str | os.PathLike[str] | None = None,
-    workers: int = 4,
-    rate: float = 200,
+    rate: float | None = None,
+    max_in_flight: int = 64,
+    strategy: Strategy = "packed",
     quiet: bool = False,
     force: bool = False,
+    days: Mapping[str, Iterable[Any]] | None = None,
     client: AlpacaClient | None = None,
 ) -> ImportReport:
     """Imports Alpaca data for symbols and New York dates ``start``..``end`` (both inclusive) into the lake.
@@ -254,160 +627,245 @@ def import_api(
         feed: ``sip``, ``iex``, ``boats`` or ``otc`` (sent explicitly and recorded in the files).
         adjustment: bars from the API only: ``raw``, ``split``, ``dividend``, ``spin-off``, ``all``.
         asof: the API's symbol-rename date (``YYYY-MM-DD`` or ``-``); default: the API's default.
-        workers: units downloaded concurrently. ``rate``: requests per minute (the plan's limit).
-        quiet: no progress bar. ``force``: download units an earlier run finished, again.
-        client: an :class:`AlpacaClient` to use (default: one from the environment).
+        rate: requests per minute at most; default: the account's limit as the API reports it.
+        max_in_flight: the most requests in flight (the client keeps about ``rate x latency``).
+        strategy: ``packed`` (the fewest requests: multi-symbol chains, counted trade windows, adaptive quote
+            windows) or ``per-day`` (one request chain per symbol and day: the simple reference plan).
+        quiet: no progress bar. ``force``: download and publish again what an earlier run finished.
+        days: import exactly these New York days per symbol (``{"AAPL": [date, ...]}``, e.g. the gaps from
+            ``Lake.gaps``), even where an earlier run published them; ``start``/``end`` are then ignored.
+        client: an :class:`AlpacaClient` to use (default: one from the environment, at ``rate``).
 
     Returns:
         An :class:`ImportReport`.
 
     Raises:
         InvalidInputError: bad kind, symbols, dates or options.
-        AuthError, ApiError: the API refused (its message is quoted); staged units are kept for a resume.
+        AuthError, ApiError, RateLimitError: the API refused (its message is quoted); staged pieces are kept for
+            a resume.
+        LakeLockedError: another import of the same data is running in this lake.
 
     Example:
         >>> import_api("quotes", "AAPL", "2024-01-02", "2024-01-05", feed="iex", quiet=True).files[0].path.name
         'AAPL.2024-01.parquet'
     """
     started = time.perf_counter()
-    if kind not in IMPORT_KINDS:
-        raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(IMPORT_KINDS)}")
-    if feed not in FEEDS:
-        raise InvalidInputError(f"unknown feed {feed!r}: use one of {', '.join(FEEDS)}")
-    if any(part not in ADJUSTMENTS for part in adjustment.split(",")):
-        raise InvalidInputError(f"unknown adjustment {adjustment!r}: use {', '.join(ADJUSTMENTS)} (comma-joined)")
-    if from_trades and kind not in ("1m", "1d"):
-        raise InvalidInputError("--from-trades applies to 1m and 1d bars (1s bars always come from trades)")
-    names = [s.strip() for s in symbols.split(",")] if isinstance(symbols, str) else [s.strip() for s in symbols]
-    if not names or not all(names):
-        raise InvalidInputError("no symbols given")
-    for name in names:
-        layout.check_symbol(name)
-    first, last = _date(start, "START"), _date(end, "END")
-    if last < first:
-        raise InvalidInputError(f"END {last} is before START {first}")
-    if workers < 1:
-        raise InvalidInputError("workers must be at least 1")
-
+    _check(kind, feed, adjustment, from_trades, strategy)
+    names = _symbols(days.keys() if days is not None else symbols)
+    first = last = dt.date(2000, 1, 1)
+    if days is None:
+        first, last = _date(start, "START"), _date(end, "END")
+        if last < first:
+            raise InvalidInputError(f"END {last} is before START {first}")
+    if max_in_flight < 1:
+        raise InvalidInputError(f"max_in_flight must be at least 1, got {max_in_flight}")
+    wanted = _wanted_days(names, first, last, days)
     lake = Lake(root)
-    job = _Job(lake.root, _job_key(kind, feed, adjustment, from_trades, asof))
-    units = plan_units(kind, names, first, last, from_trades)
-    report = ImportReport(kind, names, units=len(units))
-    groups: dict[tuple[str, str], list[Unit]] = defaultdict(list)
-    for unit in units:
-        groups[(unit.symbol, unit.period)].append(unit)
-    pending: dict[tuple[str, str], set[Unit]] = {}
-    todo: list[Unit] = []
-    for key, members in groups.items():
-        waiting = set()
-        for unit in members:
-            if not force and job.done(unit).exists():
-                report.skipped += 1
-                continue
-            waiting.add(unit)
-            if not force and job.staged(unit).exists():
-                report.reused += 1
-            else:
-                todo.append(unit)
-        if waiting:
-            pending[key] = waiting
-    metadata = {
-        "source": "alpaca",
-        "feed": feed,
-        "asof": asof or "api default",
-        "size_unit": "shares",
-    }
-    if kind in ("1m", "1d") and not from_trades:
-        metadata["adjustment"] = adjustment
-        metadata["conditions"] = "alpaca bars"
-    elif kind != "quotes":
-        metadata["conditions"] = "alpaca" if kind != "trades" else "raw"
-        metadata["adjustment"] = "raw"
-    if kind == "quotes":
-        metadata["size_note"] = "round lots converted to shares before 2025-11-03"
-
-    def publish(key: tuple[str, str]) -> None:
-        members = groups[key]
-        waiting = pending.pop(key)
-        tables = [pq.read_table(job.staged(u)) for u in members if u in waiting]
-        table = pa.concat_tables(tables, promote_options="permissive")
-        window = (
-            pd.Timestamp(min(u.start_ns for u in waiting), tz="UTC"),
-            pd.Timestamp(max(u.end_ns for u in waiting), tz="UTC"),
-        )
-        written = lake.write(lake_kind(kind), table, replace=window, symbol=key[0], metadata=metadata)
-        report.files.extend(w for w in written if w.status != "unchanged")
-        job.mark_done(waiting)
-
-    # Groups whose units were all staged by an earlier run can be published at once.
-    todo_keys = {(u.symbol, u.period) for u in todo}
-    for key in [k for k in pending if k not in todo_keys]:
-        publish(key)
-    if not todo:
-        report.seconds = time.perf_counter() - started
-        return report
-
-    own_client = client is None
-    api = client if client is not None else AlpacaClient(rate=rate)
-    fetch = _Fetcher(api, kind, feed, adjustment, from_trades, asof)
-    remaining = {key: {u for u in todo if (u.symbol, u.period) == key} for key in todo_keys}
-    progress = _progress(len(todo), quiet)
-    base = (api.stats.requests, api.stats.retries, api.stats.pages, api.stats.rows)
-
-    def work(unit: Unit) -> Unit:
-        _write_durably(fetch(unit), job.staged(unit))
-        return unit
-
-    try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ticklake-import") as pool:
-            futures: set[Future[Unit]] = {pool.submit(work, u) for u in todo}
-            try:
-                while futures:
-                    done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        unit = future.result()
-                        report.downloaded += 1
-                        key = (unit.symbol, unit.period)
-                        remaining[key].discard(unit)
-                        if not remaining[key]:
-                            publish(key)
-                        progress.update(api, started)
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    finally:
-        progress.close()
-        report.requests = api.stats.requests - base[0]
-        report.retries = api.stats.retries - base[1]
-        report.pages = api.stats.pages - base[2]
-        report.rows = api.stats.rows - base[3]
-        report.seconds = time.perf_counter() - started
-        if own_client:
-            api.close()
+    report = ImportReport(kind, names)
+    with Job(lake.root, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
+        if force:
+            job.reset()
+        backfill = _Backfill(
+            kind, names, wanted, lake=lake, job=job, feed=feed, adjustment=adjustment, from_trades=from_trades,
+            asof=asof, strategy=strategy, force_days=days is not None,
+        )  # fmt: skip
+        report.days = sum(len(d) for d in wanted.values())
+        report.skipped_days = report.days - sum(len(d) for d in backfill.needed.values())
+        report.reused = len(job.pieces)
+        # Files whose days an earlier run staged completely are published before anything is downloaded.
+        for key in sorted(backfill.files):
+            if backfill.ready(key):
+                backfill.queued.add(key)
+                report.files.extend(backfill.publish(key))
+        if not backfill.gaps("data"):
+            backfill.release_all()
+            report.seconds = time.perf_counter() - started
+            return report
+        own_client = client is None
+        api = client if client is not None else AlpacaClient(rate=rate, max_in_flight=max_in_flight)
+        try:
+            _run(backfill, api, report, quiet)
+            backfill.release_all()
+        finally:
+            stats = api.stats
+            report.requests, report.retries = stats.requests, stats.retries
+            report.pages, report.rows, report.rate_limited = stats.pages, stats.rows, stats.rate_limited
+            report.by_purpose = dict(stats.by_purpose)
+            report.rate, report.limit = stats.rate(), api.limiter.per_minute
+            report.peak_in_flight = api.in_flight.peak
+            report.seconds = time.perf_counter() - started
+            if own_client:
+                api.close()
     return report
 
 
-class _progress:
-    """A tqdm bar of units with pages, rows and the request rate; nothing when quiet."""
+def _run(backfill: _Backfill, api: AlpacaClient, report: ImportReport, quiet: bool) -> None:
+    """Runs the downloads on ``api.in_flight.maximum`` threads and publishes files as they complete."""
+    base = api.stats.requests
+    initial = backfill.initial(api, probe=True)
+    waiting_counts = not backfill.api_bars and backfill.kind != "quotes" and backfill.strategy == "packed"
+    progress = _Progress(quiet, api)
+    outstanding: dict[Future[Any], Request] = {}
+    publishing: list[Future[list[FileWrite]]] = []
+    lock = threading.Lock()
+    with (
+        ThreadPoolExecutor(api.in_flight.maximum, thread_name_prefix="ticklake-import") as pool,
+        # Publishing waits mostly on fsync: a few threads keep up with the downloads.
+        ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="ticklake-publish") as publisher,
+    ):
 
-    def __init__(self, total: int, quiet: bool) -> None:
+        def submit(requests: Iterable[Request]) -> None:
+            for request in requests:
+                outstanding[pool.submit(backfill.fetch, api, request)] = request
+                report.planned += request.pages
+
+        def publish_ready(symbols: Iterable[str]) -> None:
+            for key in [k for s in symbols for k in backfill.files_of.get(s, [])]:
+                if key not in backfill.queued and backfill.ready(key):
+                    backfill.queued.add(key)
+                    publishing.append(publisher.submit(backfill.publish, key))
+
+        try:
+            submit(initial)
+            if waiting_counts:
+                submit(backfill.trade_groups())
+            while outstanding:
+                done, _ = wait(list(outstanding), timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    request = outstanding.pop(future)
+                    _, piece, follow, duplicates, conflicts = future.result()
+                    with lock:
+                        report.duplicates += duplicates
+                        report.conflicts += conflicts
+                    submit(follow)
+                    if request.purpose == "counts":
+                        submit(backfill.trade_groups())
+                    else:
+                        publish_ready(piece.symbols)
+                for future in [f for f in publishing if f.done()]:
+                    report.files.extend(future.result())
+                    publishing.remove(future)
+                progress.update(report.planned + base, sum(r.pages for r in outstanding.values()))
+            for future in publishing:
+                report.files.extend(future.result())
+        except BaseException:
+            for future in outstanding:
+                future.cancel()
+            raise
+        finally:
+            progress.close()
+
+
+class _Progress:
+    """A tqdm bar of requests (done / planned, growing as the plan does) with rows, the rate against the limit
+    and requests in flight; nothing when quiet."""
+
+    def __init__(self, quiet: bool, client: AlpacaClient) -> None:
+        self.client = client
         self.bar: Any = None
+        self.started = time.monotonic()
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="day", desc="import", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=0, unit="req", desc="import", file=sys.stderr, dynamic_ncols=True)
 
-    def update(self, client: AlpacaClient, started: float) -> None:
+    def update(self, planned: int, outstanding_pages: int) -> None:
         if self.bar is None:
             return
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        stats = client.stats
+        stats = self.client.stats
+        self.bar.total = max(planned, stats.requests + outstanding_pages)
+        self.bar.n = stats.requests
         self.bar.set_postfix(
-            pages=stats.pages, rows=f"{stats.rows:,}", req_per_min=f"{stats.requests / elapsed * 60:.0f}", refresh=False
+            rows=f"{stats.rows:,}",
+            rate=f"{stats.rate():,.0f}/{self.client.limiter.per_minute:,.0f} per min",
+            in_flight=self.client.in_flight.active,
+            refresh=False,
         )
-        self.bar.update(1)
+        self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def plan_import(
+    kind: ImportKind,
+    symbols: str | Iterable[str],
+    start: Any,
+    end: Any,
+    *,
+    feed: str = "sip",
+    adjustment: str = "raw",
+    from_trades: bool = False,
+    asof: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    rate: float = 200.0,
+    latency: float = 0.3,
+    client: AlpacaClient | None = None,
+) -> ImportPlan:
+    """The plan of an import, without downloading data: requests per kind, pages expected, the time at a rate, and
+    what the one-symbol-per-day plan would take. Days an earlier run published are left out, as the import would.
+
+    Bars and quotes are planned offline (quotes split adaptively while downloading: the plan shows the requests
+    they start with). Trades, and bars built from them, are planned from counts: the counting requests are made
+    through ``client`` and staged, so the import that follows reuses them.
+
+    Raises:
+        InvalidInputError: bad arguments, or a trades plan without a client.
+
+    Example:
+        >>> print(plan_import("1m", [f"S{i}" for i in range(500)], "2024-01-02", "2024-12-31").summary(200))
+    """
+    _check(kind, feed, adjustment, from_trades, "packed")
+    names = _symbols(symbols)
+    first, last = _date(start, "START"), _date(end, "END")
+    if last < first:
+        raise InvalidInputError(f"END {last} is before START {first}")
+    lake = Lake(root)
+    with Job(lake.root, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
+        backfill = _Backfill(
+            kind, names, _wanted_days(names, first, last, None), lake=lake, job=job, feed=feed,
+            adjustment=adjustment, from_trades=from_trades, asof=asof, strategy="packed", force_days=False,
+        )  # fmt: skip
+        parallel = in_flight_needed(rate, latency)
+        gaps = backfill.gaps("data")
+        per_day = backfill.per_day(gaps)
+        counting = 0
+        if backfill.api_bars:
+            timeframe = "1Min" if kind == "1m" else "1Day"
+            requests = plan_bars(gaps, timeframe, days_in=backfill.days.count, parallel=parallel)
+            pages, per_day_pages = sum(r.pages for r in requests), len(per_day)
+        elif kind == "quotes":
+            requests = plan_quotes(gaps)
+            pages, per_day_pages = len(requests), len(per_day)
+        else:
+            if client is None:
+                raise InvalidInputError(
+                    "a trades plan needs the trade counts: give Alpaca credentials (APCA_API_KEY_ID, "
+                    "APCA_API_SECRET_KEY); the counting requests are staged and reused by the import"
+                )
+            before = client.stats.requests
+            counting_requests = backfill.counting(parallel)
+            with ThreadPoolExecutor(client.in_flight.maximum) as pool:
+                list(pool.map(lambda r: backfill.fetch(client, r), counting_requests))
+            counting = client.stats.requests - before
+            requests = backfill.trade_groups()
+            counts = backfill.minute_counts(set(names))
+            pages = sum(r.pages for r in requests)
+            per_day_pages = sum(
+                max(1, -(-int(counts.between(r.symbols[0], r.start, r.end)[1].sum()) // PAGE_LIMIT)) for r in per_day
+            )
+        return ImportPlan(
+            kind=kind,
+            symbols=sum(1 for d in backfill.needed.values() if d),
+            symbol_days=sum(len(d) for d in backfill.needed.values()),
+            count_requests=counting,
+            data_requests=len(requests),
+            pages=pages,
+            per_day_requests=per_day_pages,
+            longest_chain=max((r.pages for r in requests), default=0),
+            latency=latency,
+        )
+
+
+__all__ = ["IMPORT_KINDS", "ImportPlan", "ImportReport", "import_api", "lake_kind", "plan_import"]

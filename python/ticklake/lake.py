@@ -105,7 +105,7 @@ class Lake:
         bars: Any,
         timeframe: layout.Timeframe,
         *,
-        replace: tuple[Any, Any] | None = None,
+        replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
@@ -119,9 +119,9 @@ class Lake:
             bars: a table in the SPEC §2 schema of ``timeframe`` (e.g. the output of :func:`ticklake.bars`):
                 any Arrow producer or a pandas DataFrame. ``symbol`` fills a missing symbol column.
             timeframe: ``"1s"``, ``"1m"`` or ``"1d"``.
-            replace: ``(start, end)``: stored rows of these symbols in ``[start, end)`` are dropped first, so a
-                re-downloaded range replaces the old one exactly (also where a bar disappeared). Naive values are
-                UTC; a bare date as ``end`` means through that day.
+            replace: ``(start, end)``, or a list of such pairs: stored rows of these symbols in ``[start, end)``
+                are dropped first, so a re-downloaded range replaces the old one exactly (also where a bar
+                disappeared). Naive values are UTC; a bare date as ``end`` means through that day.
             metadata: provenance stored in each file's footer as ``ticklake.<key>`` (e.g. ``source``, ``feed``,
                 ``adjustment``, ``conditions``).
 
@@ -144,7 +144,7 @@ class Lake:
         self,
         quotes: Any,
         *,
-        replace: tuple[Any, Any] | None = None,
+        replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
@@ -162,7 +162,7 @@ class Lake:
         self,
         trades: Any,
         *,
-        replace: tuple[Any, Any] | None = None,
+        replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
@@ -201,7 +201,7 @@ class Lake:
         kind: str,
         data: Any,
         *,
-        replace: tuple[Any, Any] | None = None,
+        replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
@@ -216,20 +216,16 @@ class Lake:
             raise InvalidInputError(f"unknown lake kind {kind!r}: use one of {', '.join(layout.KINDS)}")
         if symbol is not None:
             layout.check_symbol(symbol)
-        window: tuple[int, int] | None = None
-        if replace is not None:
-            lo, hi = utc_range(*replace, "UTC")
-            if lo is None or hi is None:
-                raise InvalidInputError("replace needs both a start and an end")
-            window = (lo, hi)
+        windows = _replace_windows(replace)
         parts = _core.lake_partition(arrow_input(data, "the table to write"), kind, symbol)
         jobs: dict[tuple[str, str], pa.Table | None] = {(s, p): t for s, p, t in parts}
-        if window is not None:
+        if windows:
             names = {s for s, _ in jobs} | ({symbol} if symbol else set())
             for name in names:
-                for period in layout.periods(kind, *window):
-                    if (name, period) not in jobs and layout.file_path(self.root, kind, name, period).exists():
-                        jobs[(name, period)] = None
+                for window in windows:
+                    for period in layout.periods(kind, *window):
+                        if (name, period) not in jobs and layout.file_path(self.root, kind, name, period).exists():
+                            jobs[(name, period)] = None
         empty = _core.lake_schema(kind).empty_table()
         results = []
         for (name, period), incoming in sorted(jobs.items(), key=lambda item: item[0]):
@@ -242,7 +238,7 @@ class Lake:
                     period=period,
                     existing=self.storage.read(path),
                     incoming=empty if incoming is None else incoming,
-                    replace=window,
+                    replace=windows,
                     level=self.compression_level,
                     metadata=self._metadata(kind, name, period, metadata),
                 )
@@ -558,6 +554,28 @@ class Lake:
         from ticklake.inventory import validate
 
         return validate(self)
+
+
+def _replace_windows(replace: Any) -> list[tuple[int, int]]:
+    """``replace`` as UTC-nanosecond windows: None, one ``(start, end)`` pair, or a sequence of pairs."""
+    if replace is None:
+        return []
+    pairs = (
+        [replace] if isinstance(replace, tuple) and len(replace) == 2 and not isinstance(replace[0], tuple) else replace
+    )
+    windows = []
+    try:
+        items = list(pairs)
+    except TypeError:
+        raise InvalidInputError("replace takes (start, end) or a list of (start, end) pairs") from None
+    for pair in items:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise InvalidInputError(f"replace takes (start, end) pairs, got {pair!r}")
+        lo, hi = utc_range(pair[0], pair[1], "UTC")
+        if lo is None or hi is None:
+            raise InvalidInputError("replace needs both a start and an end")
+        windows.append((lo, hi))
+    return windows
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

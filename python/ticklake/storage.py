@@ -136,7 +136,7 @@ class LocalStorage:
         period: str,
         existing: pa.Table | None,
         incoming: pa.Table,
-        replace: tuple[int, int] | None,
+        replace: list[tuple[int, int]],
         level: int,
         metadata: dict[str, str],
     ) -> dict[str, Any]:

@@ -67,9 +67,57 @@ fn parse_timestamp_text<'py>(
     Ok((table(py, batch)?, naive))
 }
 
+/// Drops repeated trades of a download (same symbol, exchange and id with the same payload), across batches.
+#[pyclass(module = "ticklake._core")]
+struct TradeDedup {
+    inner: crate::dedupe::TradeDedup,
+}
+
+#[pymethods]
+impl TradeDedup {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: crate::dedupe::TradeDedup::new(),
+        }
+    }
+
+    /// The rows of `data` that repeat no trade seen before.
+    fn push<'py>(&mut self, py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
+        let reader = data.into_reader()?;
+        let schema = reader.schema();
+        let batches: Vec<RecordBatch> = reader
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
+        let inner = &mut self.inner;
+        let out = detached(py, || -> crate::error::Result<RecordBatch> {
+            let kept = batches
+                .iter()
+                .map(|b| inner.push(b))
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            Ok(arrow_select::concat::concat_batches(&schema, &kept)?)
+        })
+        .py_err(py)?;
+        table(py, out)
+    }
+
+    /// Trades dropped as repeats so far.
+    #[getter]
+    fn duplicates(&self) -> u64 {
+        self.inner.duplicates
+    }
+
+    /// Trades kept although their key had been seen with another payload.
+    #[getter]
+    fn conflicts(&self) -> u64 {
+        self.inner.conflicts
+    }
+}
+
 /// Adds the API functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_page, m)?)?;
     m.add_function(wrap_pyfunction!(parse_timestamp_text, m)?)?;
+    m.add_class::<TradeDedup>()?;
     Ok(())
 }

@@ -117,7 +117,7 @@ fn lake_publish<'py>(
     period: &str,
     existing: Option<AnyRecordBatch>,
     incoming: AnyRecordBatch,
-    replace: Option<(i64, i64)>,
+    replace: Vec<(i64, i64)>,
     level: i32,
     metadata: HashMap<String, String>,
     threads: usize,
@@ -160,7 +160,7 @@ fn lake_publish<'py>(
             &file,
             existing.as_ref(),
             &incoming,
-            replace,
+            &replace,
             &options,
         )
     })
@@ -178,6 +178,32 @@ fn lake_publish<'py>(
     Ok(out)
 }
 
+/// Writes a table as one Parquet file, atomically (a temporary in the same directory, fsync, footer check, rename,
+/// fsync of the directory), with the lake's writer: the importer stages its downloads this way. Returns
+/// `(rows, bytes)`.
+#[pyfunction]
+#[pyo3(signature = (path, data, level))]
+fn write_parquet(
+    py: Python<'_>,
+    path: PathBuf,
+    data: AnyRecordBatch,
+    level: i32,
+) -> PyResult<(u64, u64)> {
+    let (schema, batches) = one_batch(data)?;
+    let options = WriteOptions {
+        zstd_level: level,
+        metadata: Vec::new(),
+        day_row_groups: false,
+        threads: 1,
+        delta_columns: vec!["timestamp".to_owned()],
+    };
+    let written = detached(py, || -> Result<crate::parquet_io::Written> {
+        crate::parquet_io::write_atomic(&path, &concat(&schema, &batches)?, &options)
+    })
+    .py_err(py)?;
+    Ok((written.rows, written.bytes))
+}
+
 /// Adds the lake functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lake_schema, m)?)?;
@@ -187,5 +213,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lake_partition, m)?)?;
     m.add_function(wrap_pyfunction!(check_file_rows, m)?)?;
     m.add_function(wrap_pyfunction!(lake_publish, m)?)?;
+    m.add_function(wrap_pyfunction!(write_parquet, m)?)?;
     Ok(())
 }
