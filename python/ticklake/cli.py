@@ -263,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TicklakeError as err:
         print(f"ticklake: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        # A filesystem failure outside the lake's own typed errors (a read-only or full disk, a file where a folder
+        # belongs): one line that names the path, no traceback.
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"ticklake: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ticklake: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

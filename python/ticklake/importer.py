@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ticklake import _core, layout
+from ticklake import _core, _faults, layout
 from ticklake.client import AlpacaClient
 from ticklake.exceptions import InvalidInputError
 from ticklake.kernels import BarAggregator, QuoteSampler
@@ -547,7 +547,9 @@ class _Backfill:
         table = pa.concat_tables(parts, promote_options="permissive") if parts else empty
         windows = self._row_windows(self.file_spans(key))
         written = self.lake.write(self.target, table, replace=windows, symbol=symbol, metadata=self.metadata)
+        _faults.point("import.published")
         self.job.mark_done(symbol, [d.isoformat() for d in self.files[key]])
+        _faults.point("import.done")
         for piece in used:
             self.release(piece)
         return [w for w in written if w.status != "unchanged"]

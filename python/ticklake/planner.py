@@ -311,7 +311,7 @@ def split_remaining(
     if estimate <= capacity:
         return None
     k = math.ceil(estimate / capacity)
-    starts = [max(lo, cut) for lo, _ in day_bounds(cut, request.end)]
+    starts = [max(lo - lo % NS_PER_SECOND, cut) for lo, _ in day_bounds(cut, request.end)]
     if len(starts) > 1:
         k = min(k, len(starts))
         bounds = [starts[round(j * len(starts) / k)] for j in range(k)]

@@ -37,7 +37,7 @@ from types import TracebackType
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ticklake import _core
+from ticklake import _core, _faults
 from ticklake.exceptions import LakeIOError, LakeLockedError
 from ticklake.planner import Request
 from ticklake.storage import corrupt_file
@@ -265,6 +265,7 @@ class Job:
         """
         path = self.dir / "pieces" / f"{request.id}.parquet"
         rows, _ = _core.write_parquet(str(path), table, 1)
+        _faults.point("import.staged")
         piece = Piece(request.id, request.purpose, request.symbols, request.start, end, rows, path)
         self._append(
             {
@@ -278,6 +279,7 @@ class Job:
             }
         )
         self._add(piece)
+        _faults.point("import.recorded")
         return piece
 
     def drop(self, piece: Piece) -> None:
