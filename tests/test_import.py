@@ -281,6 +281,22 @@ def test_rate_limit_reset_is_honoured(data: dict[str, dict[str, pa.Table]]) -> N
     assert max(waits) > 0.9
 
 
+def test_the_client_follows_the_accounts_limit_and_its_remaining_quota(
+    tmp_path: Path, data: dict[str, dict[str, pa.Table]]
+) -> None:
+    # The account allows 600/min (30 per 3-second window here); another process already spent most of the window.
+    with AlpacaServer(data["trades"], rate_limit=600, enforce_rate=True, window=3.0, max_page=300) as server:
+        server.window_start, server.window_used = time.time(), 27
+        client = client_for(server, rate=None, max_in_flight=1)
+        report = import_api(
+            "trades", "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True, strategy="per-day"
+        )
+        assert client.limiter.per_minute == 600  # learned from X-RateLimit-Limit (it started at 200)
+        assert server.served_429 == 0 and report.rate_limited == 0
+        assert client.limiter.paused > 0  # it waited for the window to reset instead of running into it
+        assert report.requests > 30
+
+
 def test_limiter_spaces_requests_across_threads() -> None:
     now = [100.0]
     slept: list[float] = []

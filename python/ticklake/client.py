@@ -342,7 +342,7 @@ class AlpacaClient:
         remaining = _header_int(response, "X-RateLimit-Remaining")
         reset = _header_int(response, "X-RateLimit-Reset")
         # Requests already in flight will spend quota too: stop early enough that none of them gets a 429.
-        if remaining is not None and reset is not None and remaining < self.in_flight.active:
+        if remaining is not None and reset is not None and remaining <= self.in_flight.active:
             wait = reset - time.time()
             if 0 < wait <= self.max_rate_wait:
                 self.limiter.pause_until(time.monotonic() + wait + random.uniform(0, 0.05))
