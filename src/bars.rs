@@ -12,7 +12,7 @@ use crate::conditions::{BarKind, Policy, Rules, HIGH_LOW, OC_ALWAYS, OC_FIRST, O
 use crate::error::{Error, Result};
 use crate::schema;
 use crate::stream::{Kernel, RunStatus, Stream};
-use crate::time::Interval;
+use crate::time::{self, Interval};
 
 const SET_OPEN: u8 = 1;
 const SET_HIGH_LOW: u8 = 2;
@@ -207,6 +207,11 @@ impl BarKernel {
         let mut i = 0;
         while i < ts.len() {
             if !b.active || ts[i] >= b.end {
+                if !time::in_range(ts[i]) {
+                    // No bucket arithmetic on a value outside the range: the stream reports the row.
+                    status.bad = true;
+                    break;
+                }
                 Self::emit(&b, out);
                 let (label, end) = self
                     .spec
@@ -300,6 +305,10 @@ impl BarKernel {
             unsorted |= t < prev;
             prev = t;
             if t >= end {
+                if !time::in_range(t) {
+                    bad = true;
+                    break;
+                }
                 Self::emit(&b, out);
                 let (label, _, e) = self.spec.interval.bucket(t);
                 end = e;
@@ -401,6 +410,13 @@ impl Kernel for BarKernel {
     }
 
     fn first_invalid(&self, c: &TradeCols, row_offset: u64) -> Option<Error> {
+        if let Some(i) = c.ts.iter().position(|&t| !time::in_range(t)) {
+            return Some(time::out_of_range(
+                "timestamp",
+                row_offset + i as u64,
+                c.ts[i],
+            ));
+        }
         if let Some(i) = c.price.iter().position(|p| !(*p > 0.0 && p.is_finite())) {
             return Some(Error::invalid(
                 "price",
@@ -476,7 +492,12 @@ impl Kernel for BarKernel {
     }
 
     fn interval_end(&self, ts: i64) -> i64 {
-        self.spec.interval.bucket(ts).2
+        // Outside the range there is no bucket: any cut will do, the run reports the row.
+        if time::in_range(ts) {
+            self.spec.interval.bucket(ts).2
+        } else {
+            ts
+        }
     }
 
     fn resume(last_ts: i64) -> OpenBar {

@@ -19,7 +19,7 @@ use arrow_select::take::take_record_batch;
 use crate::error::{Error, Result};
 use crate::parquet_io::{self, WriteOptions, Written};
 use crate::schema::{self, bar_schema, quote_schema, trade_schema};
-use crate::time::{period_of, Period, NS_PER_DAY};
+use crate::time::{self, period_of, Period, NS_PER_DAY};
 
 /// A kind of lake file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +265,7 @@ fn list_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
 /// # Errors
 /// [`Error::MissingColumn`], [`Error::ColumnType`] or [`Error::InvalidValue`] naming the column (and row).
 pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Result<RecordBatch> {
+    schema::unique_columns(batch)?;
     let target = kind.schema();
     for field in batch.schema_ref().fields() {
         let name = field.name();
@@ -305,10 +306,14 @@ pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Re
             continue;
         }
         let converted: ArrayRef = match field.data_type() {
-            DataType::Timestamp(_, _) => Arc::new(
-                TimestampNanosecondArray::new(schema::timestamps_ns(array, name, false, 0)?, None)
-                    .with_timezone("UTC"),
-            ),
+            DataType::Timestamp(_, _) => {
+                let ts = schema::timestamps_ns(array, name, false, 0)?;
+                // Period and day arithmetic needs every value inside the supported range.
+                if let Some(row) = first_where(&ts, |t| !time::in_range(t)) {
+                    return Err(time::out_of_range(name, row as u64, ts[row]));
+                }
+                Arc::new(TimestampNanosecondArray::new(ts, None).with_timezone("UTC"))
+            }
             DataType::Float64 => float_column(array, field)?,
             DataType::Int64 => int_column(array, field)?,
             DataType::Utf8 if field.is_nullable() => Arc::new(schema::strings(array, name)?),

@@ -17,7 +17,7 @@ use arrow_schema::{DataType, SchemaRef};
 use crate::error::{Error, Result};
 use crate::schema;
 use crate::stream::{Kernel, RunStatus, Stream};
-use crate::time::{floor_to, Interval, NS_PER_SEC};
+use crate::time::{self, floor_to, Interval, NS_PER_SEC};
 
 const NO_QUOTE: i64 = i64::MAX;
 
@@ -309,6 +309,13 @@ impl QuoteKernel {
         let mut i = 0;
         while i < ts.len() {
             if ts[i] >= end {
+                if !time::in_range(ts[i]) {
+                    // No second arithmetic on a value outside the range: the stream reports the row.
+                    return RunStatus {
+                        bad: true,
+                        ..RunStatus::default()
+                    };
+                }
                 if best_key != NO_QUOTE {
                     if best_idx == usize::MAX {
                         out.push(label, best_key, &state.best.take().unwrap_or_default());
@@ -412,6 +419,9 @@ impl Kernel for QuoteKernel {
     }
 
     fn first_invalid(&self, c: &QuoteCols, off: u64) -> Option<Error> {
+        if let Some(i) = c.ts.iter().position(|&t| !time::in_range(t)) {
+            return Some(time::out_of_range("timestamp", off + i as u64, c.ts[i]));
+        }
         // NaN and 0 mean "this side is absent" (vendor sentinels); negative or infinite prices are errors.
         for (name, prices) in [("bid_price", &c.bid), ("ask_price", &c.ask)] {
             if let Some(i) = prices.iter().position(|p| *p < 0.0 || p.is_infinite()) {

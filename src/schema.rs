@@ -89,6 +89,23 @@ fn present(batch: &RecordBatch) -> String {
     names.join(", ")
 }
 
+/// Refuses a batch with two columns of the same name: every lookup by name would silently take the first.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the repeated column.
+pub fn unique_columns(batch: &RecordBatch) -> Result<()> {
+    let fields = batch.schema_ref().fields();
+    for (i, field) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|f| f.name() == field.name()) {
+            return Err(Error::InvalidArgument(format!(
+                "the input has more than one column named '{}'",
+                field.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The column called `name`, or [`Error::MissingColumn`].
 ///
 /// # Errors

@@ -113,6 +113,8 @@ pub struct Stream<K: Kernel> {
     kernel: K,
     states: HashMap<String, K::State>,
     fill_symbol: Option<String>,
+    /// Whether the batches carry a `symbol` column (then `""` is a symbol like any other, not "no symbol").
+    symbol_column: bool,
     rows_seen: u64,
     finished: bool,
     threads: usize,
@@ -126,6 +128,7 @@ impl<K: Kernel> Stream<K> {
             kernel,
             states: HashMap::new(),
             fill_symbol,
+            symbol_column: false,
             rows_seen: 0,
             finished: false,
             threads: default_threads(),
@@ -176,6 +179,7 @@ impl<K: Kernel> Stream<K> {
             return Err(Error::Finished);
         }
         let offset = self.rows_seen;
+        schema::unique_columns(batch)?;
         let symbols = symbol_column(batch, offset)?;
         let cols = self.kernel.extract(batch, offset, self.threads)?;
         let (work, out, sorted) = match self.attempt(&cols, symbols.as_ref(), offset, None)? {
@@ -199,6 +203,7 @@ impl<K: Kernel> Stream<K> {
             }
         };
         self.states.extend(work);
+        self.symbol_column |= symbols.is_some();
         self.rows_seen += batch.num_rows() as u64;
         Ok((out, sorted))
     }
@@ -222,9 +227,11 @@ impl<K: Kernel> Stream<K> {
         let mut keys: Vec<&String> = self.states.keys().collect();
         keys.sort();
         for key in keys {
-            let symbol = (!key.is_empty())
-                .then_some(key.as_str())
-                .or(self.fill_symbol.as_deref());
+            let symbol = if self.symbol_column {
+                Some(key.as_str())
+            } else {
+                self.fill_symbol.as_deref()
+            };
             self.kernel.flush(&self.states[key], symbol, out);
         }
         self.states.clear();

@@ -11,6 +11,34 @@ pub const NS_PER_SEC: i64 = 1_000_000_000;
 /// Nanoseconds per day.
 pub const NS_PER_DAY: i64 = 86_400 * NS_PER_SEC;
 
+/// The first instant ticklake accepts: 1679-01-01T00:00:00Z. Nanosecond timestamps reach back to 1677-09-21, but a
+/// bucket of up to 366 days, a New York day or a month must still be representable around every accepted value.
+pub const MIN_TIMESTAMP: i64 = -9_183_110_400 * NS_PER_SEC;
+/// The first instant ticklake refuses: 2261-01-01T00:00:00Z (nanosecond timestamps end at 2262-04-11, and the
+/// month, day and bucket that hold an accepted value must end before that).
+pub const MAX_TIMESTAMP: i64 = 9_183_110_400 * NS_PER_SEC;
+
+/// True when `ts` lies in `[MIN_TIMESTAMP, MAX_TIMESTAMP)`, the range every kernel and lake write accepts. Values
+/// outside (int64 sentinels such as `i64::MAX`, wrapped epoch conversions) are refused before any arithmetic
+/// depends on them.
+#[inline]
+#[must_use]
+pub fn in_range(ts: i64) -> bool {
+    (MIN_TIMESTAMP..MAX_TIMESTAMP).contains(&ts)
+}
+
+/// The error for a timestamp outside [`in_range`].
+#[must_use]
+pub fn out_of_range(column: &str, row: u64, ts: i64) -> Error {
+    Error::invalid(
+        column,
+        row,
+        format!(
+            "timestamp {ts} ns is outside the supported range 1679-01-01 to 2261-01-01 (UTC);              int64 sentinels and misread epoch units land here"
+        ),
+    )
+}
+
 /// A bar interval: a fixed length aligned to the UTC epoch, or the New York trading date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interval {
@@ -250,6 +278,27 @@ mod tests {
             .unwrap()
             .timestamp_nanos_opt()
             .unwrap()
+    }
+
+    #[test]
+    fn the_supported_range_is_1679_to_2261() {
+        assert_eq!(MIN_TIMESTAMP, utc(1679, 1, 1, 0, 0));
+        assert_eq!(MAX_TIMESTAMP, utc(2261, 1, 1, 0, 0));
+        assert!(
+            in_range(MIN_TIMESTAMP)
+                && !in_range(MAX_TIMESTAMP)
+                && !in_range(i64::MAX)
+                && !in_range(i64::MIN)
+        );
+        // Everything around an accepted value stays representable: its month, its New York day, a 366-day bucket.
+        for ts in [MIN_TIMESTAMP, MAX_TIMESTAMP - 1] {
+            let month = period_of(ts, false);
+            assert!(month.start <= ts && ts < month.end && month.end < i64::MAX / 2 * 2);
+            let (_, start, end) = ny_day_bounds(ts);
+            assert!(start <= ts && ts < end);
+            let (_, lo, hi) = Interval::Fixed(366 * NS_PER_DAY).bucket(ts);
+            assert!(lo <= ts && ts < hi && hi < i64::MAX);
+        }
     }
 
     #[test]

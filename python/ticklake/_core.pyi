@@ -4,6 +4,8 @@ import pyarrow as pa
 
 __all__ = [
     "DEBUG_BUILD",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
     "BarAggregator",
     "QuoteSampler",
     "TradeDedup",
@@ -24,6 +26,8 @@ __all__ = [
 
 __version__: str
 DEBUG_BUILD: bool
+MIN_TIMESTAMP: int
+MAX_TIMESTAMP: int
 
 def bars(
     data: Any, interval: str, symbol: str | None, conditions: str, assume_utc: bool, threads: int | None

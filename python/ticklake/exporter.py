@@ -239,16 +239,33 @@ def _timestamps(column: Any, epoch_unit: str | None, notes: set[str]) -> pa.Arra
             notes.add("naive timestamps were taken as UTC")
             return array.cast(pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))
         return array.cast(pa.timestamp("ns", tz="UTC"))
+    if array.null_count:
+        row = int(np.flatnonzero(~np.asarray(array.is_valid()))[0])
+        raise InvalidInputError(f"timestamp is NULL at row {row} of the batch", column="timestamp", row=row)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         values = array.to_numpy(zero_copy_only=False)
         if pa.types.is_floating(kind):
             if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
                 raise InvalidInputError("timestamp column holds non-integer epoch values")
+            if np.any(np.abs(values) >= 2.0**63):
+                raise InvalidInputError("timestamp column holds epoch values beyond int64")
             values = values.astype(np.int64)
         unit = epoch_unit or _epoch_unit(values)
         notes.add(f"integer timestamps read as epoch {unit}" + ("" if epoch_unit else " (detected from magnitude)"))
         scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
-        return pa.array(values.astype(np.int64) * scale, pa.timestamp("ns", tz="UTC"))
+        values = values.astype(np.int64)
+        # Refuse what would wrap: the result must stay inside the range the lake stores (checked again there).
+        lo, hi = -(_core.MIN_TIMESTAMP // -scale), _core.MAX_TIMESTAMP // scale
+        outside = np.flatnonzero((values < lo) | (values >= hi))
+        if len(outside):
+            row = int(outside[0])
+            raise InvalidInputError(
+                f"timestamp {int(values[row])} at row {row} of the batch, read as epoch {unit}, is outside "
+                "1679-2261: wrong --epoch-unit?",
+                column="timestamp",
+                row=row,
+            )
+        return pa.array(values * scale, pa.timestamp("ns", tz="UTC"))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:
             parsed_table, naive = _core.parse_timestamp_text(pa.table({"timestamp": array}))
@@ -382,6 +399,17 @@ def _export_table(
     if symbol is not None:
         where = " WHERE symbol = ?" if source.dialect == "sqlite" else " WHERE symbol = $1"
         params = (symbol,)
+    # A NULL key would only surface in the middle of the export, after other files were written: look first.
+    for column in ("timestamp", "symbol"):
+        nulls = _scalar(
+            source,
+            f"SELECT count(*) FROM {_quote(name)}{where}{' AND' if where else ' WHERE'} {_quote(column)} IS NULL",
+            params,
+        )
+        if int(nulls):
+            raise InvalidInputError(
+                f"table {name!r} has {int(nulls):,} row(s) whose {column} is NULL; nothing was written", column=column
+            )
     select = ", ".join(_quote(c) for c in used)
     metadata = {"source": f"database export ({source.dialect})", "source_table": name}
 
@@ -429,6 +457,11 @@ def _export_table(
             read += batch.num_rows
             index = batch.schema.get_field_index("timestamp")
             batch = batch.set_column(index, "timestamp", _timestamps(batch.column(index), epoch_unit, notes))
+            if ordered:
+                # ORDER BY sorts text timestamps as text, which is not time order when offsets differ: sort the
+                # instants here (a later batch that goes back in time merges into the files already written).
+                keys = [("symbol", "ascending"), ("timestamp", "ascending")]
+                batch = pa.Table.from_batches([batch]).sort_by(keys).combine_chunks().to_batches()[0]
             try:
                 parts = _core.lake_partition(batch, kind, None)
             except InvalidInputError as err:
@@ -440,10 +473,11 @@ def _export_table(
                 if sym in last and (first < last[sym] or (first == last[sym] and kind != "trades")):
                     if not ordered:
                         return None
-                    raise InvalidInputError(
-                        f"duplicate timestamp for symbol {sym} in table {name!r}", column="timestamp"
-                    )
-                last[sym] = int(table["timestamp"][-1].cast(pa.int64()).as_py())
+                    if first == last[sym]:
+                        raise InvalidInputError(
+                            f"duplicate timestamp for symbol {sym} in table {name!r}", column="timestamp"
+                        )
+                last[sym] = max(last.get(sym, first), int(table["timestamp"][-1].cast(pa.int64()).as_py()))
                 seen[sym] = number
                 # Earlier periods of this symbol are complete: rows come in time order per symbol.
                 for key in [k for k in buffers if k[0] == sym and k[1] != period]:

@@ -369,7 +369,9 @@ class _Backfill:
     def gaps(self, purpose: str) -> dict[tuple[int, int], list[str]]:
         """{span: symbols} of needed time that no piece of ``purpose`` covers, per run (never across a period)."""
         groups: dict[tuple[int, int], list[str]] = defaultdict(list)
-        for (symbol, _), days in sorted(self.files.items()):
+        for (symbol, period), days in sorted(self.files.items()):
+            if (symbol, period) in self.queued:
+                continue  # published (or being published) by this run: its pieces may be gone already
             covered = self.job.coverage("data", symbol)
             if purpose == "counts":
                 covered = merge_spans(covered + self.job.coverage("counts", symbol))

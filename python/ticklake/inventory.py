@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,13 @@ def inventory(lake: Lake) -> pd.DataFrame:
             name = layout.parse_name(path.name)
             if name is None:  # files() only returns parseable names
                 continue
-            meta = _footer(path)
+            try:
+                meta = _footer(path)
+                size = path.stat().st_size
+            except (CorruptFileError, FileNotFoundError):
+                if not path.exists():
+                    continue  # removed by a writer (``replace`` emptied it) since the listing
+                raise
             first = last = None
             ts_index = meta.schema.to_arrow_schema().get_field_index("timestamp")
             if meta.num_row_groups and ts_index >= 0:
@@ -76,7 +83,7 @@ def inventory(lake: Lake) -> pd.DataFrame:
                     "rows": meta.num_rows,
                     "first": first,
                     "last": last,
-                    "bytes": path.stat().st_size,
+                    "bytes": size,
                     "path": str(path),
                 }
             )
@@ -134,13 +141,36 @@ def validate(lake: Lake) -> list[Problem]:
             if path.name.startswith(".") and path.name.endswith(".lock"):
                 continue
             if path.name.startswith(".") and path.name.endswith(".tmp"):
-                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
-                    problems.append(
-                        Problem(path, "stale temporary file (a killed writer's); the next write removes it")
-                    )
+                # A writer's temporary may vanish while we look: only a lasting, old one is a problem.
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                        problems.append(
+                            Problem(path, "stale temporary file (a killed writer's); the next write removes it")
+                        )
                 continue
             if not path.name.endswith(".parquet") or path.is_dir():
                 problems.append(Problem(path, "not a lake file (only SYMBOL.PERIOD.parquet files belong here)"))
                 continue
-            problems.extend(Problem(path, p) for p in _check_file(kind, path))
+            problems.extend(Problem(path, p) for p in _check_steady(kind, path))
+    return problems
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_steady(kind: str, path: Path, attempts: int = 3) -> list[str]:
+    """:func:`_check_file` on a file that a writer may replace or remove meanwhile: a file is only reported when the
+    same version of it fails twice; a removed one is no problem."""
+    for _ in range(attempts):
+        before = _identity(path)
+        if before is None:
+            return []
+        problems = _check_file(kind, path)
+        if not problems or _identity(path) == before:
+            return problems
     return problems

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake._arrow import arrow_input
-from ticklake.exceptions import InvalidInputError
+from ticklake.exceptions import CorruptFileError, InvalidInputError
 from ticklake.inventory import Problem
 from ticklake.sessions import (
     SESSIONS,
@@ -464,19 +465,33 @@ class Lake:
         Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. DuckDB reads the timestamps as
         ``TIMESTAMPTZ_NS`` (nanoseconds, UTC).
 
+        Raises:
+            CorruptFileError: DuckDB cannot open a kind's files (the message names the damaged one).
+
         Example:
             >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
+        return self._connect(set(VIEWS))
+
+    def _connect(self, views: set[str]) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the given views; a damaged file is named in a :class:`CorruptFileError`."""
         import duckdb
 
         con = duckdb.connect()
         # Daily bars are labelled at 00:00 UTC: show and group timestamps in UTC whatever the machine's zone.
         con.execute("SET TimeZone = 'UTC'")
         for view, kind in VIEWS.items():
-            if self.files(kind):
+            if view not in views:
+                continue
+            files = self.files(kind)
+            if files:
                 pattern = str(Path(self.root, kind, "*.parquet")).replace("'", "''")
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{pattern}')")
+                try:
+                    con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{pattern}')")
+                except duckdb.Error as err:
+                    con.close()
+                    raise _damaged(files, err) from None
             else:
                 con.register(f"_{view}_empty", _core.lake_schema(kind).empty_table())
                 con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_empty")
@@ -490,9 +505,12 @@ class Lake:
         """
         import duckdb
 
-        con = self.connect()
+        # Only the views the query names: a damaged file of one kind never stops queries of the others.
+        con = self._connect({v for v in VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)})
         try:
             frame: pd.DataFrame = con.sql(query).df()
+        except duckdb.IOException as err:
+            raise CorruptFileError(f"a lake file could not be read: {err} (run ticklake validate)") from None
         except duckdb.Error as err:
             raise InvalidInputError(f"SQL error: {err}") from err
         finally:
@@ -554,6 +572,16 @@ class Lake:
         from ticklake.inventory import validate
 
         return validate(self)
+
+
+def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
+    """DuckDB could not open a kind's files: name the first whose footer does not read."""
+    for path in files:
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError, ValueError) as bad:
+            return corrupt_file(path, bad)
+    return CorruptFileError(f"DuckDB cannot read the lake's files ({files[0].parent}): {err}")
 
 
 def _replace_windows(replace: Any) -> list[tuple[int, int]]:

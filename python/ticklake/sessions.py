@@ -21,11 +21,13 @@ import datetime as dt
 import functools
 import re
 import warnings
+import zoneinfo
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from ticklake import _core
 from ticklake.exceptions import InvalidInputError
 
 Session = Literal["regular", "pre", "post", "extended", "all"]
@@ -40,30 +42,58 @@ def _is_bare_date(value: Any) -> bool:
     return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+@functools.lru_cache(maxsize=64)
+def check_tz(tz: str) -> str:
+    """``tz`` when it is a time zone the tz database knows (``UTC``, ``America/New_York``, ...).
+
+    Example:
+        >>> check_tz("America/New_York")
+        'America/New_York'
+
+    Raises:
+        InvalidInputError: for anything else (``Mars/Olympus``, ``""``).
+    """
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidInputError(
+            f"unknown time zone {tz!r}: use a tz database name such as 'America/New_York'"
+        ) from None
+    return tz
+
+
 def to_utc_ns(value: Any, tz: str, *, end: bool = False) -> int:
     """UTC nanoseconds of a range bound. Naive values are in ``tz``; a bare date as an ``end`` is the next midnight.
+    Bounds beyond the range ticklake stores (1679-2261) are clamped to it, so ``end="2300"`` means "to the end".
 
     Example:
         >>> to_utc_ns("2024-01-02", "UTC", end=True)
         1704240000000000000
 
     Raises:
-        InvalidInputError: for a value that is not a date or time.
+        InvalidInputError: for a value that is not a date or time, an unknown zone, or a local time the zone skips
+            or repeats.
     """
+    check_tz(tz)
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as err:
-        raise InvalidInputError(f"cannot read {value!r} as a date or time: {err}") from err
+    except (ValueError, TypeError, OverflowError) as err:
+        raise InvalidInputError(f"cannot read {value!r} as a date or time: {err}") from None
     if pd.isna(stamp):
         raise InvalidInputError(f"{value!r} is not a date or time")
-    if _is_bare_date(value) and end:
-        stamp = stamp + pd.Timedelta(days=1)
-    if stamp.tzinfo is None:
-        try:
+    try:
+        if _is_bare_date(value) and end:
+            stamp = stamp + pd.Timedelta(days=1)
+        if stamp.tzinfo is None:
             stamp = stamp.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-        except Exception as err:  # pytz/zoneinfo errors for ambiguous or missing local times, or a bad zone
-            raise InvalidInputError(f"{value!r} in {tz}: {err}") from err
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+        stamp = stamp.tz_convert("UTC")
+    except Exception as err:  # pandas/zoneinfo errors: ambiguous or missing local times, values out of bounds
+        raise InvalidInputError(f"{value!r} in {tz}: {err}") from None
+    ns = int(stamp.asm8.view("i8")) * _UNIT_NS[stamp.unit]
+    return min(max(ns, _core.MIN_TIMESTAMP), _core.MAX_TIMESTAMP)
 
 
 def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
@@ -76,6 +106,7 @@ def utc_range(start: Any, end: Any, tz: str) -> tuple[int | None, int | None]:
     Raises:
         InvalidInputError: for unreadable bounds or ``end`` before ``start``.
     """
+    check_tz(tz)
     lo = None if start is None else to_utc_ns(start, tz)
     hi = None if end is None else to_utc_ns(end, tz, end=True)
     if lo is not None and hi is not None and hi < lo:

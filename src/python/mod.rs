@@ -15,6 +15,8 @@ use pyo3::prelude::*;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    m.add("MIN_TIMESTAMP", crate::time::MIN_TIMESTAMP)?;
+    m.add("MAX_TIMESTAMP", crate::time::MAX_TIMESTAMP)?;
     kernels::register(m)?;
     lake::register(m)?;
     api::register(m)?;
