@@ -13,7 +13,7 @@ pub const NS_PER_DAY: i64 = 86_400 * NS_PER_SEC;
 
 /// The first instant ticklake accepts: 1679-01-01T00:00:00Z. Nanosecond timestamps reach back to 1677-09-21, but a
 /// bucket of up to 366 days, a New York day or a month must still be representable around every accepted value.
-pub const MIN_TIMESTAMP: i64 = -9_183_110_400 * NS_PER_SEC;
+pub const MIN_TIMESTAMP: i64 = -9_183_024_000 * NS_PER_SEC;
 /// The first instant ticklake refuses: 2261-01-01T00:00:00Z (nanosecond timestamps end at 2262-04-11, and the
 /// month, day and bucket that hold an accepted value must end before that).
 pub const MAX_TIMESTAMP: i64 = 9_183_110_400 * NS_PER_SEC;

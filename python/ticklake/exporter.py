@@ -460,8 +460,8 @@ def _export_table(
             if ordered:
                 # ORDER BY sorts text timestamps as text, which is not time order when offsets differ: sort the
                 # instants here (a later batch that goes back in time merges into the files already written).
-                keys = [("symbol", "ascending"), ("timestamp", "ascending")]
-                batch = pa.Table.from_batches([batch]).sort_by(keys).combine_chunks().to_batches()[0]
+                in_order = pa.Table.from_batches([batch]).sort_by([("symbol", "ascending"), ("timestamp", "ascending")])
+                batch = in_order.combine_chunks().to_batches()[0]
             try:
                 parts = _core.lake_partition(batch, kind, None)
             except InvalidInputError as err:
