@@ -202,7 +202,7 @@ def candle_figure(
         xrotation=0,
         ylabel="price",
         ylabel_lower="volume",
-        scale_padding={"left": 0.45, "right": 0.15, "top": 0.75, "bottom": 0.45},
+        scale_padding={"left": 0.45, "right": 0.4, "top": 0.75, "bottom": 0.45},
     )
     plt.close(fig)  # returned to the caller, not kept by pyplot
     fig.set_dpi(DPI)

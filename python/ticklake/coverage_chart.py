@@ -118,6 +118,15 @@ def coverage_figure(frame: pd.DataFrame, *, kind: str = "", max_columns: int = 6
     cmap = ListedColormap([COLOURS[s] for s in STATUSES])
     ax.imshow(cells, aspect="auto", interpolation="nearest", cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, 4), cmap.N))
     _mark_months(ax, firsts, n_sym)
+    # Thin white separators where cells are wide enough to count them.
+    plot_px = WIDTH_IN * DPI * 0.89
+    if plot_px / len(firsts) >= 6:
+        ax.set_xticks(np.arange(0.5, len(firsts) - 1), minor=True)
+        ax.grid(which="minor", axis="x", color="white", linewidth=0.6)
+    if row_px >= 8:
+        ax.set_yticks(np.arange(0.5, n_sym - 1), minor=True)
+        ax.grid(which="minor", axis="y", color="white", linewidth=0.6)
+    ax.tick_params(which="minor", length=0)
     every = max(1, int(np.ceil(n_sym * 11 / (n_sym * row_px))))  # about 11 px per label
     ax.set_yticks(np.arange(0, n_sym, every), [symbols[i] for i in range(0, n_sym, every)])
     ax.tick_params(axis="y", labelsize=8 if row_px >= 11 else 7, length=0)
