@@ -216,31 +216,43 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
             rows = np.bincount(index - lo).astype(np.int64)
             stamps = np.where(rows > 0, day0 + (np.arange(len(rows)) + lo) * NS_PER_DAY, _NONE)
             return _FileDays(name.symbol, lo, rows, stamps, stamps, None, None, None)
+        # The rule never depends on how a file was written: minutes are counted for 1m bars or when deep, and a
+        # file whose footer is not enough is read but judged like the others.
         count_minutes = deep or kind == "bars/1m"
-        mins, maxs, counts = [], [], []
-        for i in range(meta.num_row_groups):
-            group = meta.row_group(i)
-            stats = group.column(ts_col).statistics
-            if stats is None or not stats.has_min_max:
-                count_minutes = True  # no statistics: the timestamps must be read
-                break
-            mins.append(int(stats.min_raw) * scale)  # type: ignore[arg-type]
-            maxs.append(int(stats.max_raw) * scale)  # type: ignore[arg-type]
-            counts.append(group.num_rows)
         if not count_minutes:
-            lo_day = np.searchsorted(axis.midnights, np.array(mins, np.int64), side="right") - 1
-            hi_day = np.searchsorted(axis.midnights, np.array(maxs, np.int64), side="right") - 1
-            if np.array_equal(lo_day, hi_day):
-                return _days_from_groups(name.symbol, lo_day, mins, maxs, counts, axis)
-            # A row group that spans New York days (not written by ticklake): read its timestamps instead.
+            days = _days_from_statistics(meta, ts_col, scale, axis)
+            if days is not None:
+                day, mins, maxs, counts = days
+                return _days_from_groups(name.symbol, day, mins, maxs, counts, axis)
         ts = _ns(file.read(columns=["timestamp"])["timestamp"])
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         raise corrupt_file(path, err) from err
     return _days_from_timestamps(name.symbol, ts, axis, count_minutes)
 
 
+def _days_from_statistics(
+    meta: pq.FileMetaData, ts_col: int, scale: int, axis: _Axis
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Each row group's New York day, first and last timestamp (UTC ns) and rows; None when the statistics are
+    missing or a row group spans New York days (a file not written by ticklake)."""
+    n = meta.num_row_groups
+    mins, maxs, counts = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    for i in range(n):
+        group = meta.row_group(i)
+        stats = group.column(ts_col).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        mins[i] = int(stats.min_raw) * scale  # type: ignore[arg-type]
+        maxs[i] = int(stats.max_raw) * scale  # type: ignore[arg-type]
+        counts[i] = group.num_rows
+    day = np.searchsorted(axis.midnights, mins, side="right") - 1
+    if not np.array_equal(day, np.searchsorted(axis.midnights, maxs, side="right") - 1):
+        return None
+    return day, mins, maxs, counts
+
+
 def _days_from_groups(
-    symbol: str, day: np.ndarray, mins: list[int], maxs: list[int], counts: list[int], axis: _Axis
+    symbol: str, day: np.ndarray, mins: np.ndarray, maxs: np.ndarray, counts: np.ndarray, axis: _Axis
 ) -> _FileDays | None:
     inside = (day >= 0) & (day < axis.n)
     if not inside.any():
@@ -251,9 +263,9 @@ def _days_from_groups(
     rows = np.zeros(hi - lo, np.int64)
     first = np.full(hi - lo, np.iinfo(np.int64).max, np.int64)
     last = np.full(hi - lo, _NONE, np.int64)
-    np.add.at(rows, local, np.array(counts, np.int64)[inside])
-    np.minimum.at(first, local, np.array(mins, np.int64)[inside])
-    np.maximum.at(last, local, np.array(maxs, np.int64)[inside])
+    np.add.at(rows, local, counts[inside])
+    np.minimum.at(first, local, mins[inside])
+    np.maximum.at(last, local, maxs[inside])
     first[rows == 0] = _NONE
     return _FileDays(symbol, lo, rows, first, last, None, None, None)
 
@@ -340,12 +352,13 @@ def coverage(
         scanned = list(pool.map(lambda p: _scan_file(p, kind, axis, deep), scan))
         firsts = dict(zip([p.name for p in early], pool.map(lambda p: _first_date(p, kind), early), strict=True))
     data = _Symbols.gather(list(by_symbol), scanned, axis, counted=kind == "bars/1m" or deep)
-    first_index = np.full(len(by_symbol), axis.n, np.int64)
+    # Each symbol's first day with data on the axis (-1: none at all, so every day is missing, not before_first).
+    first_index = np.full(len(by_symbol), -1, np.int64)
     for i, paths in enumerate(by_symbol.values()):
         in_axis = np.flatnonzero(data.rows[i] > 0)
-        if paths and paths[0].name in firsts:
-            day = firsts[paths[0].name]
-            first_index[i] = axis.index(day) if day is not None else axis.n
+        day = firsts.get(paths[0].name) if paths else None
+        if day is not None:
+            first_index[i] = axis.index(day)
         elif len(in_axis):
             first_index[i] = in_axis[0]
     if lo is None or hi is None:
