@@ -3,7 +3,8 @@
 Cells are NYSE trading days only (weekends and holidays have no column). Full days are pale green, partial days
 orange, missing days red, days before a symbol's first data light grey. When the days do not fit the width (more
 than ``max_columns``, about two pixels each), they are aggregated into weeks, then months, and the chart says so;
-an aggregated cell shows its worst day, so a single missing day never disappears. Month (or year) starts are
+an aggregated cell shows its worst day, so a single missing day never disappears, and where cells are smaller
+than 8 pixels each missing or partial cell is also ringed in its colour. Month (or year) starts are
 marked by lines and ticks. Up to a few hundred symbols get a label each; beyond that every k-th is labelled.
 
 Needs the ``plot`` extra (``pip install 'ticklake[plot]'``).
@@ -38,6 +39,8 @@ LABELS = {"full": "full", "partial": "partial", "missing": "missing", "before_fi
 PLOT_EXTRA = "plotting needs the plot extra: pip install 'ticklake[plot]'"
 DPI = 100
 WIDTH_IN = 14.0
+RING_BELOW_PX = 8.0
+MAX_RINGS = 20_000
 _SEVERITY = np.array([0, 1, 2, -1])  # full, partial, missing, before_first (ignored next to real days)
 
 
@@ -120,7 +123,11 @@ def coverage_figure(frame: pd.DataFrame, *, kind: str = "", max_columns: int = 6
     _mark_months(ax, firsts, n_sym)
     # Thin white separators where cells are wide enough to count them.
     plot_px = WIDTH_IN * DPI * 0.89
-    if plot_px / len(firsts) >= 6:
+    col_px = plot_px / len(firsts)
+    ringed = min(col_px, row_px) < RING_BELOW_PX
+    if ringed:
+        _ring_gaps(ax, cells)
+    if col_px >= 6:
         ax.set_xticks(np.arange(0.5, len(firsts) - 1), minor=True)
         ax.grid(which="minor", axis="x", color="white", linewidth=0.6)
     if row_px >= 8:
@@ -140,7 +147,7 @@ def coverage_figure(frame: pd.DataFrame, *, kind: str = "", max_columns: int = 6
     ax.legend(
         handles=handles,
         loc="upper left",
-        bbox_to_anchor=(0, -0.35 / (height - 1.75)),
+        bbox_to_anchor=(0, -0.5 / (height - 1.75)),
         ncol=4,
         fontsize=8,
         frameon=False,
@@ -155,8 +162,18 @@ def coverage_figure(frame: pd.DataFrame, *, kind: str = "", max_columns: int = 6
         if unit == "day"
         else f"days aggregated: one cell = one {unit}, coloured by its worst trading day"
     )
+    if ringed:
+        cell += "; small gap cells are ringed"
     ax.set_title(f"{head}\n{cell}", fontsize=10, loc="left")
     return fig
+
+
+def _ring_gaps(ax: Axes, cells: np.ndarray) -> None:
+    """Rings missing and partial cells that are too small to see on their own (at most :data:`MAX_RINGS`)."""
+    for status in ("partial", "missing"):
+        rows, cols = np.nonzero(cells == STATUSES.index(status))
+        if 0 < len(rows) <= MAX_RINGS:
+            ax.scatter(cols, rows, s=60, marker="o", facecolors="none", edgecolors=COLOURS[status], linewidths=1.4)
 
 
 def _aggregate(codes: np.ndarray, column: np.ndarray, n_col: int) -> np.ndarray:
@@ -176,7 +193,7 @@ def _mark_months(ax: Axes, firsts: pd.DatetimeIndex, n_sym: int) -> None:
         starts = np.flatnonzero(np.r_[True, year[1:] != year[:-1]])
         labels = [str(firsts[int(i)].year) for i in starts]
     else:
-        labels = [firsts[int(i)].strftime("%b %Y" if i == 0 or firsts[int(i)].month == 1 else "%b") for i in starts]
+        labels = [firsts[int(i)].strftime("%b\n%Y" if i == 0 or firsts[int(i)].month == 1 else "%b") for i in starts]
     for x in starts[1:]:
         ax.axvline(x - 0.5, color="#333333", linewidth=0.8, alpha=0.7)
     ax.set_xticks(starts - 0.5, labels, fontsize=8, ha="left")
