@@ -137,6 +137,9 @@ def test_daily_bars_in_year_files(tmp_path: Path) -> None:
     assert {s for d, s in statuses.items() if d not in (D(2023, 12, 28), D(2024, 1, 3))} == {"full"}
     gaps = lake.gaps("1d", "AAPL")
     assert dict(gaps) == {"AAPL": [D(2023, 12, 28), D(2024, 1, 3)]}
+    pd.testing.assert_frame_equal(lake.coverage("bars/1d", "AAPL", deep=True), cov)  # nothing deeper to read
+    one_year = lake.coverage("bars/1d", "AAPL", "2024-01-02", "2024-01-10")
+    assert status_of(one_year)[D(2024, 1, 3)] == "missing" and len(one_year) == 7
 
 
 def _second_stamps(days: list[dt.date], cut: dt.date, hole: dt.date) -> pd.DatetimeIndex:

@@ -200,13 +200,12 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
     if name is None:
         return None
     try:
-        file = pq.ParquetFile(path)
-        meta = file.metadata
-        field = file.schema_arrow.field("timestamp")
-        scale = _unit_scale(field)
-        ts_col = file.schema_arrow.get_field_index("timestamp")
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+        ts_col = schema.get_field_index("timestamp")
+        scale = _unit_scale(schema.field("timestamp"))
         if layout.is_yearly(kind):
-            labels = _ns(file.read(columns=["timestamp"])["timestamp"])
+            labels = _read_timestamps(path, meta)
             day0 = int(pd.Timestamp(axis.first).as_unit("ns").value)
             index = (labels - day0) // NS_PER_DAY
             index = index[(index >= 0) & (index < axis.n)]
@@ -224,10 +223,15 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
             if days is not None:
                 day, mins, maxs, counts = days
                 return _days_from_groups(name.symbol, day, mins, maxs, counts, axis)
-        ts = _ns(file.read(columns=["timestamp"])["timestamp"])
+        ts = _read_timestamps(path, meta)
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         raise corrupt_file(path, err) from err
     return _days_from_timestamps(name.symbol, ts, axis, count_minutes)
+
+
+def _read_timestamps(path: Path, meta: pq.FileMetaData) -> np.ndarray:
+    """The timestamp column of a file as UTC ns (the footer already parsed is reused)."""
+    return _ns(pq.ParquetFile(path, metadata=meta).read(columns=["timestamp"])["timestamp"])
 
 
 def _days_from_statistics(
@@ -272,14 +276,16 @@ def _days_from_groups(
 
 def _files(lake: Lake, kind: str, symbols: list[str] | None) -> dict[str, list[Path]]:
     """The lake files of a kind by symbol, in period order (one directory listing)."""
-    found: dict[str, list[Path]] = {}
     directory = Path(lake.root, kind)
-    if not directory.is_dir():
-        return {s: [] for s in symbols or []}
-    for path in sorted(directory.glob("*.parquet")):
-        name = layout.parse_name(path.name)
+    try:
+        names = sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".parquet"))
+    except FileNotFoundError:
+        names = []
+    found: dict[str, list[Path]] = {}
+    for file_name in names:
+        name = layout.parse_name(file_name)
         if name is not None:
-            found.setdefault(name.symbol, []).append(path)
+            found.setdefault(name.symbol, []).append(directory / file_name)
     if symbols is None:
         return found
     return {s: found.get(s, []) for s in symbols}
@@ -346,12 +352,14 @@ def coverage(
     axis_hi = max([d for _, d in spans] + ([hi] if hi else []))
     axis = _Axis.build(axis_lo, axis_hi)
     # A symbol's first file decides before_first; it is scanned anyway unless it lies before the range.
-    early = [paths[0] for paths in by_symbol.values() if paths and lo is not None and paths[0] not in scan]
+    scanned_set = set(scan)
+    early = [paths[0] for paths in by_symbol.values() if paths and lo is not None and paths[0] not in scanned_set]
     threads = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         scanned = list(pool.map(lambda p: _scan_file(p, kind, axis, deep), scan))
         firsts = dict(zip([p.name for p in early], pool.map(lambda p: _first_date(p, kind), early), strict=True))
-    data = _Symbols.gather(list(by_symbol), scanned, axis, counted=kind == "bars/1m" or deep)
+    counted = not layout.is_yearly(kind) and (deep or kind == "bars/1m")
+    data = _Symbols.gather(list(by_symbol), scanned, axis, counted=counted)
     # Each symbol's first day with data on the axis (-1: none at all, so every day is missing, not before_first).
     first_index = np.full(len(by_symbol), -1, np.int64)
     for i, paths in enumerate(by_symbol.values()):
