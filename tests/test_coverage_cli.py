@@ -66,7 +66,7 @@ def test_coverage_command_prints_the_summary_and_draws_the_png(root: Path, tmp_p
     done = run("coverage", "bars/1m", "--root", str(root), "--png", str(out_png), "--days")
     assert done.returncode == 0, done.stderr
     assert "bars/1m: 2 symbols x 9 NYSE trading days (2024-11-18..2024-11-29)" in done.stdout
-    assert "16 full, 2 missing" in done.stdout
+    assert "16 full, 0 partial, 2 missing, 0 before first" in done.stdout
     lines = [line.split() for line in done.stdout.splitlines()]
     assert ["MSFT", "9", "7", "0", "2", "0", "2024-11-18", "2024-11-29"] in lines
     assert ["MSFT", "2024-11-20", "missing", "0", "no", "rows", "on", "this", "New", "York", "date"] in lines

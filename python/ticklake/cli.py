@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ticklake.coverage import STATUSES
 from ticklake.coverage import summary as coverage_summary
 from ticklake.exceptions import TicklakeError
 from ticklake.kernels import bars, best_quotes
@@ -280,11 +281,11 @@ def coverage_command(args: argparse.Namespace) -> int:
         print(f"no {args.kind} data under {lake.root} in that range")
         return 0
     counts = frame["status"].value_counts()
-    days = frame["date"].nunique()
+    days, symbols = frame["date"].nunique(), frame["symbol"].nunique()
     print(
-        f"{args.kind}: {frame['symbol'].nunique()} symbols x {days} NYSE trading days "
+        f"{args.kind}: {symbols} symbol{'s' if symbols != 1 else ''} x {days} NYSE trading days "
         f"({frame['date'].min().date()}..{frame['date'].max().date()}) in {elapsed:.2f} s: "
-        + ", ".join(f"{int(counts.get(s, 0)):,} {s.replace('_', ' ')}" for s in counts.index)
+        + ", ".join(f"{int(counts.get(s, 0)):,} {s.replace('_', ' ')}" for s in STATUSES)
     )
     _print_frame(coverage_summary(frame), max_rows=args.max_rows)
     if args.days:

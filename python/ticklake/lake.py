@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake._arrow import arrow_input
+from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
 from ticklake.exceptions import InvalidInputError
 from ticklake.inventory import Problem
 from ticklake.sessions import (
@@ -571,8 +572,8 @@ class Lake:
         start: Any = None,
         end: Any = None,
         *,
-        min_fraction: float = 0.95,
-        edge_minutes: float = 15.0,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
         deep: bool = False,
     ) -> pd.DataFrame:
         """Per symbol and NYSE trading day, whether the lake holds the day: ``full``, ``partial``, ``missing`` or
@@ -624,8 +625,8 @@ class Lake:
         *,
         include_partial: bool = True,
         include_before_first: bool = False,
-        min_fraction: float = 0.95,
-        edge_minutes: float = 15.0,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
         deep: bool = False,
     ) -> Gaps:
         """The New York trading days to import, per symbol: ``{symbol: [date, ...]}`` of the days
@@ -664,8 +665,8 @@ class Lake:
         start: Any = None,
         end: Any = None,
         *,
-        min_fraction: float = 0.95,
-        edge_minutes: float = 15.0,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
         deep: bool = False,
     ) -> Figure:
         """:meth:`coverage` as a symbol x trading day heat map (matplotlib; needs ``pip install 'ticklake[plot]'``).
