@@ -364,3 +364,26 @@ def test_coverage_of_many_symbols_is_one_row_per_symbol_and_day(tmp_path: Path) 
     assert len(cov) == 12 * len(days)
     gaps = lake.gaps("bars/1d")
     assert dict(gaps) == {s: v for s, v in expected.items() if v}
+
+
+def test_a_day_in_several_row_groups_is_summed_from_statistics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trades days past a million rows take several row groups: their counts add up and their spans join."""
+    folder = tmp_path / "trades"
+    folder.mkdir()
+    stamps = grid([D(2024, 3, 4), D(2024, 3, 5)], "04:00", "20:00", "10s")
+    table = trades_table("AAPL", stamps)
+    local = pd.DatetimeIndex(stamps).tz_convert("America/New_York").normalize()
+    with pq.ParquetWriter(folder / "AAPL.2024-03.parquet", table.schema) as writer:
+        for day in pd.unique(local):
+            writer.write_table(table.filter(pa.array(local == day)), row_group_size=1000)  # 6 groups a day
+    assert pq.read_metadata(folder / "AAPL.2024-03.parquet").num_row_groups == 12
+
+    def no_data(*args: object, **kwargs: object) -> None:
+        raise AssertionError("coverage read data where the footer was enough")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", no_data)
+    cov = ticklake.Lake(tmp_path).coverage("trades", "AAPL", "2024-03-04", "2024-03-05")
+    assert status_of(cov) == {D(2024, 3, 4): "full", D(2024, 3, 5): "full"}
+    assert cov["rows"].tolist() == [5760, 5760]
+    assert cov["first"].tolist() == [stamps[0], stamps[5760]]
+    assert cov["last"].tolist() == [stamps[5759], stamps[-1]]
