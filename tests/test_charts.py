@@ -220,7 +220,7 @@ def test_daily_candles_keep_their_trading_dates(tmp_path: Path) -> None:
     lake = ticklake.Lake(tmp_path)
     days = ticklake.sessions.trading_days(D(2024, 1, 2), D(2024, 3, 28))
     lake.write_bars(daily_bars("AAPL", days), "1d")
-    fig = lake.plot("AAPL", "2024-01-01", "2024-03-31", kind="1d")
+    fig = lake.plot("AAPL", "2024-01-01", "2024-03-31", kind="1d", session="regular")  # days have no session
     bodies = [c for c in fig.axes[0].collections if len(c.get_paths()) == len(days)]
     assert bodies, [len(c.get_paths()) for c in fig.axes[0].collections]  # one candle per trading day
     assert "AAPL bars/1d, 2024-01-02 to 2024-03-28" in fig.texts[0].get_text()  # 00:00 UTC labels, no shift

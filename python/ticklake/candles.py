@@ -147,16 +147,15 @@ def candle_figure(
         raise InvalidInputError("the chart needs at least 300 x 300 pixels")
     daily = layout.is_yearly(kind)
     timeframe = _TIMEFRAMES[kind]
-    # Daily bars are date labels at 00:00 UTC: their date is the trading date in any zone.
-    read_tz = "UTC" if daily else tz
+    # Daily bars are date labels at 00:00 UTC: their date is the trading date in any zone, and no session applies.
     bars = lake.read_bars(
         symbol,
         timeframe,
         start,
         end,
         columns=["timestamp", "open", "high", "low", "close", "volume"],
-        tz=read_tz,
-        session=session,  # type: ignore[arg-type]
+        tz="UTC" if daily else tz,
+        session="all" if daily else session,  # type: ignore[arg-type]
     )
     if bars.empty:
         raise InvalidInputError(f"no {kind} rows for {symbol} from {start} to {end} (session {session})")

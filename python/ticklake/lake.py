@@ -716,7 +716,8 @@ class Lake:
             start, end: as :meth:`read_bars` (a bare date as ``end`` means through that day), in ``tz``.
             kind: ``bars/1s``, ``bars/1m`` or ``bars/1d`` (or ``1s``, ``1m``, ``1d``).
             tz: the zone of the bounds and of the time axis.
-            session: ``regular``, ``pre``, ``post``, ``extended`` or ``all``.
+            session: ``regular``, ``pre``, ``post``, ``extended`` or ``all`` (intraday bars; daily bars are
+                whole days).
             spread: add a panel with the mean best-quote spread per candle (from the ``quotes`` kind).
             width_px, height_px: the figure's size in pixels (100 dpi).
 
