@@ -239,38 +239,45 @@ def _days_from_statistics(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Each row group's New York day, first and last timestamp (UTC ns) and rows; None when the statistics are
     missing or a row group spans New York days (a file not written by ticklake)."""
-    n = meta.num_row_groups
-    mins, maxs, counts = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    for i in range(n):
+    mins, maxs, counts = [], [], []
+    for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         stats = group.column(ts_col).statistics
         if stats is None or not stats.has_min_max:
             return None
-        mins[i] = int(stats.min_raw) * scale  # type: ignore[arg-type]
-        maxs[i] = int(stats.max_raw) * scale  # type: ignore[arg-type]
-        counts[i] = group.num_rows
-    day = np.searchsorted(axis.midnights, mins, side="right") - 1
-    if not np.array_equal(day, np.searchsorted(axis.midnights, maxs, side="right") - 1):
+        mins.append(stats.min_raw)
+        maxs.append(stats.max_raw)
+        counts.append(group.num_rows)
+    first = np.array(mins, np.int64) * scale
+    last = np.array(maxs, np.int64) * scale
+    day = np.searchsorted(axis.midnights, first, side="right") - 1
+    if not np.array_equal(day, np.searchsorted(axis.midnights, last, side="right") - 1):
         return None
-    return day, mins, maxs, counts
+    return day, first, last, np.array(counts, np.int64)
 
 
 def _days_from_groups(
     symbol: str, day: np.ndarray, mins: np.ndarray, maxs: np.ndarray, counts: np.ndarray, axis: _Axis
 ) -> _FileDays | None:
+    """Per-day rows and span from row groups that each lie inside one New York day."""
     inside = (day >= 0) & (day < axis.n)
-    if not inside.any():
+    if not inside.all():
+        day, mins, maxs, counts = day[inside], mins[inside], maxs[inside], counts[inside]
+    if len(day) == 0:
         return None
-    day = day[inside]
     lo, hi = int(day.min()), int(day.max()) + 1
     local = day - lo
     rows = np.zeros(hi - lo, np.int64)
-    first = np.full(hi - lo, np.iinfo(np.int64).max, np.int64)
+    first = np.full(hi - lo, _NONE, np.int64)
     last = np.full(hi - lo, _NONE, np.int64)
-    np.add.at(rows, local, counts[inside])
-    np.minimum.at(first, local, mins[inside])
-    np.maximum.at(last, local, maxs[inside])
-    first[rows == 0] = _NONE
+    if len(local) == 1 or bool((local[1:] > local[:-1]).all()):  # one row group per day, in order: the usual
+        rows[local], first[local], last[local] = counts, mins, maxs
+    else:  # a day in several row groups (trades past a million a day): add them up
+        first[:] = np.iinfo(np.int64).max
+        np.add.at(rows, local, counts)
+        np.minimum.at(first, local, mins)
+        np.maximum.at(last, local, maxs)
+        first[rows == 0] = _NONE
     return _FileDays(symbol, lo, rows, first, last, None, None, None)
 
 
