@@ -6,6 +6,11 @@ Days before a symbol's first data are left out unless ``include_before_first=Tru
 consecutive trading days of one status into :class:`GapRange` rows for printing (a weekend or holiday inside a run
 does not split it).
 
+For an importer (``import-api --fill-gaps``): each date is one (symbol, New York trading day) unit to download
+whole and write with ``replace`` of that day, so a partial day is replaced exactly; ``kind`` accepts the import
+kinds ``1s``, ``1m``, ``1d`` as well as ``quotes`` and ``trades``. A day the source has no data for (a halted
+symbol) stays missing, so a second fill asks for it again unless the importer remembers it.
+
 Example:
     >>> gaps = lake.gaps("bars/1m", ["AAPL", "MSFT"], "2024-01-02", "2024-02-29")
     >>> dict(gaps)
