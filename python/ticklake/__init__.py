@@ -25,9 +25,11 @@ from ticklake.exceptions import (
     LakeFileNotFoundError,
     LakeIOError,
     LakeLockedError,
+    MissingExtraError,
     RateLimitError,
     TicklakeError,
 )
+from ticklake.gaps import GapRange, Gaps
 from ticklake.importer import ImportReport, import_api
 from ticklake.inventory import Problem
 from ticklake.kernels import BarAggregator, QuoteSampler, bars, best_quotes
@@ -50,12 +52,15 @@ __all__ = [
     "BarAggregator",
     "CorruptFileError",
     "FileWrite",
+    "GapRange",
+    "Gaps",
     "ImportReport",
     "InvalidInputError",
     "Lake",
     "LakeFileNotFoundError",
     "LakeIOError",
     "LakeLockedError",
+    "MissingExtraError",
     "Problem",
     "QuoteSampler",
     "RateLimitError",

@@ -5,6 +5,9 @@ Example:
     $ ticklake ls --root data/parquet
     $ ticklake sql "SELECT symbol, count(*) FROM bars_1m GROUP BY symbol"
     $ ticklake validate
+    $ ticklake coverage bars/1m --png coverage.png
+    $ ticklake gaps bars/1m --symbols AAPL,MSFT --start 2024-01-02 --end 2024-12-31
+    $ ticklake plot AAPL 2024-01-10 2024-01-10 --spread --png aapl.png
 """
 
 from __future__ import annotations
@@ -12,24 +15,72 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from ticklake.coverage import STATUSES
+from ticklake.coverage import summary as coverage_summary
 from ticklake.exceptions import TicklakeError
 from ticklake.kernels import bars, best_quotes
 from ticklake.lake import Lake
 from ticklake.sample import sample_quotes, sample_trades
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 DEMO_SYMBOLS = {"AAPL": 185.0, "MSFT": 375.0, "SPY": 475.0, "BRK.B": 360.0}
 DEMO_START, DEMO_END = dt.date(2024, 1, 2), dt.date(2024, 2, 29)
+#: Holes the demo leaves on purpose, so that its coverage picture has something to show: MSFT lacks three days
+#: (as after a failed import), SPY's 2024-01-25 stops at noon New York time (as after a killed import), and
+#: BRK.B's history starts later (as for a symbol listed mid-range).
+DEMO_MISSING = {"MSFT": (dt.date(2024, 2, 5), dt.date(2024, 2, 7))}
+DEMO_CUT = {"SPY": (dt.date(2024, 1, 25), "12:00")}
+DEMO_FIRST = {"BRK.B": dt.date(2024, 1, 16)}
+DEMO_HOLES = "MSFT lacks 2024-02-05..2024-02-07, SPY's 2024-01-25 stops at 12:00 ET, BRK.B starts on 2024-01-16"
 
 
 def _print_frame(frame: pd.DataFrame, max_rows: int = 20) -> None:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(frame.to_string(index=False, max_rows=max_rows))
+
+
+def _demo_holes(symbol: str, table: pa.Table) -> pa.Table:
+    """Drops the sample rows that :data:`DEMO_MISSING`, :data:`DEMO_CUT` and :data:`DEMO_FIRST` leave out."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(table["timestamp"].cast(pa.int64()).to_numpy(), utc=True))
+    local = stamps.tz_convert("America/New_York").tz_localize(None)
+    days = local.normalize()
+    drop = np.zeros(len(local), bool)
+    if symbol in DEMO_MISSING:
+        first, last = (pd.Timestamp(d) for d in DEMO_MISSING[symbol])
+        drop |= (days >= first) & (days <= last)
+    if symbol in DEMO_CUT:
+        day, clock = DEMO_CUT[symbol]
+        drop |= (days == pd.Timestamp(day)) & (local >= pd.Timestamp(f"{day} {clock}"))
+    if symbol in DEMO_FIRST:
+        drop |= days < pd.Timestamp(DEMO_FIRST[symbol])
+    return table.filter(pa.array(~drop))
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def _demo_pictures(lake: Lake, folder: Path) -> list[Path]:
+    """The demo's coverage picture and candle chart (docs/coverage.png and docs/candles.png come from here)."""
+    _headless()
+    coverage = _save(lake.coverage_figure("bars/1m"), folder / "coverage.png")
+    candles = _save(lake.plot("AAPL", "2024-01-10", "2024-01-10", spread=True), folder / "candles.png")
+    return [coverage, candles]
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -44,6 +95,7 @@ def demo(args: argparse.Namespace) -> int:
     for seed, (symbol, price) in enumerate(DEMO_SYMBOLS.items()):
         trades = sample_trades(symbol, DEMO_START, DEMO_END, n=args.trades, seed=seed, start_price=price)
         quotes = sample_quotes(symbol, DEMO_START, DEMO_END, n=args.trades * 2, seed=100 + seed, start_price=price)
+        trades, quotes = _demo_holes(symbol, trades), _demo_holes(symbol, quotes)
         totals["trades"] += trades.num_rows
         totals["quotes"] += quotes.num_rows
         provenance = {"source": "ticklake.sample", "conditions": "alpaca"}
@@ -93,6 +145,21 @@ def demo(args: argparse.Namespace) -> int:
     _print_frame(spreads)
     problems = lake.validate()
     print(f"\nvalidate: {'ok' if not problems else f'{len(problems)} problem(s)'} ({len(inventory)} files)")
+
+    print(f"\n4. coverage against the NYSE calendar: lake.coverage('bars/1m')  (the sample has holes: {DEMO_HOLES})")
+    cover = lake.coverage("bars/1m")
+    _print_frame(coverage_summary(cover))
+    print("\n$ ticklake gaps bars/1m")
+    for gap in lake.gaps("bars/1m").ranges():
+        print(f"  {gap}")
+    from ticklake.exceptions import MissingExtraError
+
+    try:
+        pictures = _demo_pictures(lake, Path(args.pictures) if args.pictures else lake.root)
+    except MissingExtraError as err:
+        print(f"\npictures: none ({err}, then run the demo again for a coverage picture and a candle chart)")
+    else:
+        print(f"\npictures: {', '.join(str(p) for p in pictures)}")
     return 0 if not problems else 1
 
 
@@ -191,6 +258,122 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _headless() -> None:
+    """Selects matplotlib's file-only backend (no display needed); raises MissingExtraError without matplotlib."""
+    from ticklake.coverage_chart import require
+
+    require("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def _symbol_list(text: str | None) -> list[str] | None:
+    return None if not text else [s.strip() for s in text.split(",") if s.strip()]
+
+
+def coverage_command(args: argparse.Namespace) -> int:
+    """Per symbol, the trading days that are full, partial, missing or before the first data; optionally a PNG."""
+    lake = Lake(args.root)
+    if args.png:
+        _headless()  # before the work: a missing extra is reported at once
+    started = time.perf_counter()
+    frame = lake.coverage(
+        args.kind,
+        _symbol_list(args.symbols),
+        args.start,
+        args.end,
+        min_fraction=args.min_fraction,
+        edge_minutes=args.edge_minutes,
+        deep=args.deep,
+    )
+    elapsed = time.perf_counter() - started
+    if frame.empty:
+        print(f"no {args.kind} data under {lake.root} in that range")
+        return 0
+    counts = frame["status"].value_counts()
+    days, symbols = frame["date"].nunique(), frame["symbol"].nunique()
+    print(
+        f"{args.kind}: {symbols} symbol{'s' if symbols != 1 else ''} x {days} NYSE trading days "
+        f"({frame['date'].min().date()}..{frame['date'].max().date()}) in {elapsed:.2f} s: "
+        + ", ".join(f"{int(counts.get(s, 0)):,} {s.replace('_', ' ')}" for s in STATUSES)
+    )
+    _print_frame(coverage_summary(frame), max_rows=args.max_rows)
+    if args.days:
+        print()
+        _print_frame(
+            frame.loc[frame["status"] != "full", ["symbol", "date", "status", "rows", "reason"]], max_rows=10**6
+        )
+    if args.png:
+        from ticklake.coverage import lake_kind
+        from ticklake.coverage_chart import coverage_figure
+
+        print(f"wrote {_save(coverage_figure(frame, kind=lake_kind(args.kind)), Path(args.png))}")
+    return 0
+
+
+def gaps_command(args: argparse.Namespace) -> int:
+    """Lists the missing (and partial) (symbol, day range)s, as text or JSON ({symbol: [dates]})."""
+    gaps = Lake(args.root).gaps(
+        args.kind,
+        _symbol_list(args.symbols),
+        args.start,
+        args.end,
+        include_partial=not args.missing_only,
+        include_before_first=args.include_before_first,
+        min_fraction=args.min_fraction,
+        edge_minutes=args.edge_minutes,
+        deep=args.deep,
+    )
+    if args.json:
+        print(json.dumps({symbol: [d.isoformat() for d in days] for symbol, days in gaps.items()}, indent=1))
+        return 0
+    for gap in gaps.ranges():
+        print(gap)
+    print(f"{gaps.days} gap day(s) in {len(gaps)} symbol(s)")
+    return 0
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    """Writes a candle chart (volume beneath, optionally the spread) of one symbol to a PNG."""
+    _headless()
+    figure = Lake(args.root).plot(
+        args.symbol,
+        args.start,
+        args.end,
+        kind=args.kind,
+        tz=args.tz,
+        session=args.session,
+        spread=args.spread,
+        width_px=args.width,
+        height_px=args.height,
+    )
+    print(f"wrote {_save(figure, Path(args.png))}")
+    return 0
+
+
+def _coverage_options(p: argparse.ArgumentParser) -> None:
+    from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
+
+    p.add_argument("kind", help="bars/1s, bars/1m, bars/1d, quotes, trades (or 1s, 1m, 1d)")
+    p.add_argument("--symbols", help="SYMBOL[,SYMBOL...] (default: every symbol with files of this kind)")
+    p.add_argument("--start", help="first New York date (default: the first day with data)")
+    p.add_argument("--end", help="last New York date, inclusive (default: the last day with data)")
+    p.add_argument(
+        "--min-fraction",
+        type=float,
+        default=DEFAULT_MIN_FRACTION,
+        help=f"share of regular-session minutes a full day needs (1m bars, or --deep; default {DEFAULT_MIN_FRACTION})",
+    )
+    p.add_argument(
+        "--edge-minutes",
+        type=float,
+        default=DEFAULT_EDGE_MINUTES,
+        help=f"minutes a full day's first/last rows may be from the open/close (default {DEFAULT_EDGE_MINUTES:g})",
+    )
+    p.add_argument("--deep", action="store_true", help="count minutes for 1s bars, quotes, trades (reads timestamps)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticklake", description="US market data on your own disk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("demo", "build a two-month offline sample lake and query it")
     p.add_argument("--trades", type=int, default=400_000, help="sample trades per symbol (default 400000)")
+    p.add_argument("--pictures", help="folder for coverage.png and candles.png (default: the lake root)")
     p.set_defaults(run=demo)
     p = command("ls", "list lake files (from Parquet footers)")
     p.add_argument("--kind", choices=["bars/1s", "bars/1m", "bars/1d", "quotes", "trades"])
@@ -247,6 +431,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--table", action="append", metavar="KIND=NAME", help="e.g. bars_1m=minute_bars (repeatable)")
     p.add_argument("--epoch-unit", choices=["s", "ms", "us", "ns"], help="unit of integer timestamps")
     p.set_defaults(run=export_command)
+    p = command("coverage", "per symbol and NYSE trading day: full, partial, missing (from footers where possible)")
+    _coverage_options(p)
+    p.add_argument("--png", help="also draw the symbol x day heat map into this PNG")
+    p.add_argument("--days", action="store_true", help="list every day that is not full")
+    p.add_argument("--max-rows", type=int, default=60)
+    p.set_defaults(run=coverage_command)
+    p = command("gaps", "list the missing and partial (symbol, day range)s to import")
+    _coverage_options(p)
+    p.add_argument("--missing-only", action="store_true", help="leave partial days out")
+    p.add_argument("--include-before-first", action="store_true", help="also days before a symbol's first data")
+    p.add_argument("--json", action="store_true", help='print {"SYMBOL": ["YYYY-MM-DD", ...]} instead')
+    p.set_defaults(run=gaps_command)
+    p = command("plot", "draw a candle chart with volume (and the spread) of one symbol into a PNG")
+    p.add_argument("symbol")
+    p.add_argument("start", help="start (a date or time in --tz)")
+    p.add_argument("end", help="end (a bare date means through that day)")
+    p.add_argument("--kind", default="bars/1m", choices=["bars/1s", "bars/1m", "bars/1d", "1s", "1m", "1d"])
+    p.add_argument("--tz", default="America/New_York", help="zone of the bounds and the time axis")
+    p.add_argument("--session", default="all", choices=["regular", "pre", "post", "extended", "all"])
+    p.add_argument("--spread", action="store_true", help="add the best quote's spread (from quotes) as a panel")
+    p.add_argument("--png", required=True, help="the PNG file to write")
+    p.add_argument("--width", type=int, default=1600, help="pixels (default 1600)")
+    p.add_argument("--height", type=int, default=900, help="pixels (default 900)")
+    p.set_defaults(run=plot_command)
     return parser
 
 

@@ -45,6 +45,11 @@ class LakeLockedError(LakeIOError):
     """Another writer held a lake file's lock for longer than the timeout. The message names the file and pid."""
 
 
+class MissingExtraError(TicklakeError, ImportError):
+    """An optional feature's packages are not installed; the message gives the ``pip install`` line
+    (e.g. ``pip install 'ticklake[plot]'`` for charts)."""
+
+
 class ApiError(TicklakeError):
     """The market-data API refused a request or kept failing. The message quotes the API's own ``message``.
 
@@ -73,6 +78,7 @@ __all__ = [
     "LakeFileNotFoundError",
     "LakeIOError",
     "LakeLockedError",
+    "MissingExtraError",
     "RateLimitError",
     "TicklakeError",
 ]

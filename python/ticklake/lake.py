@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake._arrow import arrow_input
+from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
 from ticklake.exceptions import CorruptFileError, InvalidInputError
 from ticklake.inventory import Problem
 from ticklake.sessions import (
@@ -41,6 +42,9 @@ from ticklake.storage import LocalStorage, corrupt_file
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    from matplotlib.figure import Figure
+
+    from ticklake.gaps import Gaps
 
 SCHEMA_VERSION = "1"
 DEFAULT_ROOT = "data/parquet"
@@ -572,6 +576,189 @@ class Lake:
         from ticklake.inventory import validate
 
         return validate(self)
+
+    # ---------------------------------------------------------------------------------- coverage and charts
+
+    def coverage(
+        self,
+        kind: str,
+        symbols: str | Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        *,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
+        deep: bool = False,
+    ) -> pd.DataFrame:
+        """Per symbol and NYSE trading day, whether the lake holds the day: ``full``, ``partial``, ``missing`` or
+        ``before_first`` (before the symbol's first data of this kind). Weekends and holidays are not listed.
+
+        Daily bars: full when the day's bar exists. Intraday kinds: full when the day's rows reach from the regular
+        open to the close (first row at most ``edge_minutes`` after the open, last at most ``edge_minutes`` before
+        the close, early closes included) and, for 1m bars (or any intraday kind with ``deep=True``), at least
+        ``min_fraction`` of the regular session's minutes hold a row. 1s bars, quotes and trades are judged from
+        their footers' row-group statistics (one row group per New York day) unless ``deep=True`` reads their
+        timestamps; 1m and 1d files have their timestamp column read (they are small).
+
+        Args:
+            kind: ``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades`` (or ``1s``, ``1m``, ``1d``).
+            symbols: a symbol or several; default every symbol with files of this kind. A symbol without any file
+                has every day ``missing``.
+            start, end: New York dates, both inclusive; default the first and last day with data among the
+                symbols. Days after today are not listed.
+            min_fraction: share of regular-session minutes that must hold a row (0 to judge by the span alone,
+                e.g. for illiquid symbols).
+            edge_minutes: how far from the open and the close the first and last rows may be.
+            deep: count minutes for 1s bars, quotes and trades too (reads their timestamp columns).
+
+        Returns:
+            One row per (symbol, trading day): ``symbol, date, status, rows`` (rows on that New York date, all
+            sessions), ``first, last`` (UTC), ``minutes`` (regular minutes with a row, when counted),
+            ``session_minutes`` (390, or 210 on an early close) and ``reason`` (why a day is not full).
+
+        Raises:
+            InvalidInputError: bad kind, symbols, dates or thresholds.
+            CorruptFileError: a file's footer or timestamps cannot be read.
+
+        Example:
+            >>> lake.coverage("bars/1m", ["AAPL"], "2024-11-27", "2024-11-29")["status"].tolist()
+            ['full', 'full']
+        """
+        from ticklake.coverage import coverage
+
+        return coverage(
+            self, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
+        )
+
+    def gaps(
+        self,
+        kind: str,
+        symbols: str | Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        *,
+        include_partial: bool = True,
+        include_before_first: bool = False,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
+        deep: bool = False,
+    ) -> Gaps:
+        """The New York trading days to import, per symbol: ``{symbol: [date, ...]}`` of the days
+        :meth:`coverage` calls ``missing`` and (by default) ``partial``. Days before a symbol's first data are
+        left out unless ``include_before_first``. Arguments as :meth:`coverage`.
+
+        Returns:
+            A :class:`ticklake.gaps.Gaps`: a ``dict`` of sorted ``datetime.date`` lists (symbols without gaps are
+            absent), with ``.ranges()`` (runs of consecutive trading days per status, for printing) and
+            ``.table`` (the coverage rows behind it).
+
+        Example:
+            >>> gaps = lake.gaps("bars/1m", ["AAPL", "MSFT"], "2024-01-02", "2024-02-29")
+            >>> {symbol: len(days) for symbol, days in gaps.items()}
+            {'MSFT': 3}
+        """
+        from ticklake.gaps import gaps
+
+        return gaps(
+            self,
+            kind,
+            symbols,
+            start,
+            end,
+            include_partial=include_partial,
+            include_before_first=include_before_first,
+            min_fraction=min_fraction,
+            edge_minutes=edge_minutes,
+            deep=deep,
+        )
+
+    def coverage_figure(
+        self,
+        kind: str,
+        symbols: str | Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        *,
+        min_fraction: float = DEFAULT_MIN_FRACTION,
+        edge_minutes: float = DEFAULT_EDGE_MINUTES,
+        deep: bool = False,
+    ) -> Figure:
+        """:meth:`coverage` as a symbol x trading day heat map (matplotlib; needs ``pip install 'ticklake[plot]'``).
+
+        Gaps are red, partial days orange, full days pale green, days before a symbol's first data grey; months are
+        marked. Days that do not fit are aggregated into weeks or months (the chart says so; a cell shows its
+        worst day).
+
+        Raises:
+            MissingExtraError: matplotlib is not installed.
+            InvalidInputError: as :meth:`coverage`, or nothing to draw.
+
+        Example:
+            >>> lake.coverage_figure("bars/1m").savefig("coverage.png")
+        """
+        from ticklake.coverage import lake_kind
+        from ticklake.coverage_chart import coverage_figure
+
+        frame = self.coverage(
+            kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
+        )
+        return coverage_figure(frame, kind=lake_kind(kind))
+
+    def plot(
+        self,
+        symbol: str,
+        start: Any,
+        end: Any,
+        *,
+        kind: str = "bars/1m",
+        tz: str = "America/New_York",
+        session: Session = "all",
+        spread: bool = False,
+        width_px: int = 1600,
+        height_px: int = 900,
+    ) -> Figure:
+        """A candlestick chart of one symbol's bars with volume beneath (mplfinance; needs
+        ``pip install 'ticklake[plot]'``).
+
+        Hours outside the regular session are shaded and each regular open and close is dashed (NYSE calendar).
+        When the range holds more bars than fit (about ``width_px / 3``), bars are resampled for display into the
+        smallest bucket that fits (2 s .. 1 h, then days, weeks, months): open first, high max, low min, close
+        last, volume sum; the title says so.
+
+        Args:
+            symbol: the symbol.
+            start, end: as :meth:`read_bars` (a bare date as ``end`` means through that day), in ``tz``.
+            kind: ``bars/1s``, ``bars/1m`` or ``bars/1d`` (or ``1s``, ``1m``, ``1d``).
+            tz: the zone of the bounds and of the time axis.
+            session: ``regular``, ``pre``, ``post``, ``extended`` or ``all`` (intraday bars; daily bars are
+                whole days).
+            spread: add a panel with the mean best-quote spread per candle (from the ``quotes`` kind).
+            width_px, height_px: the figure's size in pixels (100 dpi).
+
+        Returns:
+            A ``matplotlib.figure.Figure`` (not kept by pyplot; shows in a notebook, saves with ``savefig``).
+
+        Raises:
+            MissingExtraError: matplotlib or mplfinance is not installed.
+            InvalidInputError: no bars (or, with ``spread``, no quotes) in the range; bad arguments.
+
+        Example:
+            >>> lake.plot("AAPL", "2024-01-10", "2024-01-10", spread=True).savefig("aapl.png")
+        """
+        from ticklake.candles import candle_figure
+
+        return candle_figure(
+            self,
+            symbol,
+            start,
+            end,
+            kind=kind,
+            tz=tz,
+            session=session,
+            spread=spread,
+            width_px=width_px,
+            height_px=height_px,
+        )
 
 
 def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
