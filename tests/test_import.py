@@ -368,3 +368,34 @@ def test_bad_arguments(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert done.returncode == 2 and "APCA_API_KEY_ID" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fill_gaps_imports_exactly_the_days_the_lake_lacks(
+    tmp_path: Path, data: dict[str, dict[str, pa.Table]]
+) -> None:
+    with AlpacaServer(data["trades"], data["quotes"], max_page=700) as server:
+        client = client_for(server)
+        import_api("1s", "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True)
+        complete = file_bytes(tmp_path)
+        lake = ticklake.Lake(tmp_path)
+        assert lake.gaps("bars/1s", ["AAPL", "BRK.B"], START, END) == {}
+        # A lost day and a day cut short at noon.
+        aapl = lake.read_bars_arrow("AAPL", "1s")
+        lake.write_bars(aapl.slice(0, 0), "1s", replace=("2024-01-31 05:00", "2024-02-01 05:00"), symbol="AAPL")
+        brk = lake.read_bars_arrow("BRK.B", "1s")
+        lake.write_bars(brk.slice(0, 0), "1s", replace=("2024-02-01 17:00", "2024-02-02 05:00"), symbol="BRK.B")
+        gaps = lake.gaps("1s", ["AAPL", "BRK.B"], START, END)
+        assert gaps == {"AAPL": [D(2024, 1, 31)], "BRK.B": [D(2024, 2, 1)]}
+        before = len(server.requests)
+        report = import_api("1s", "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True, fill_gaps=True)
+        assert report.days == 2 and len(report.files) == 2
+        for _, params in server.requests[before:]:  # counting requests included
+            lo, hi = pd.Timestamp(params["start"]), pd.Timestamp(params["end"])
+            days = set(
+                pd.date_range(lo.tz_convert("America/New_York").date(), hi.tz_convert("America/New_York").date())
+            )
+            assert {d.date() for d in days} <= {D(2024, 1, 31), D(2024, 2, 1)}, params
+        assert lake.gaps("1s", ["AAPL", "BRK.B"], START, END) == {}
+        assert file_bytes(tmp_path) == complete
+        again = import_api("1s", "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True, fill_gaps=True)
+        assert again.requests == 0 and again.days == 0

@@ -222,8 +222,12 @@ def import_api_command(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         quiet=args.quiet,
         force=args.force,
+        fill_gaps=args.fill_gaps,
         **options,
     )
+    if args.fill_gaps and not report.days:
+        print(f"no gaps: the lake holds every {args.kind} trading day of {args.symbols} from {args.start} to {args.end}")
+        return 0
     print(report.summary())
     for written in report.files:
         print(f"  {written.status:9} {written.path} ({written.rows:,} rows)")
@@ -422,6 +426,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", action="store_true", help="print the plan and what it costs; download nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="download and publish again what an earlier run finished")
+    p.add_argument(
+        "--fill-gaps",
+        action="store_true",
+        help="import only the trading days the lake lacks or holds partly (see ticklake gaps)",
+    )
     p.set_defaults(run=import_api_command)
     p = command("export-to-parquet", "export bars/quotes tables from SQLite or PostgreSQL into the lake")
     p.add_argument("--db", required=True, help="sqlite:///path.db or postgresql://user@host:port/db")

@@ -618,6 +618,7 @@ def import_api(
     strategy: Strategy = "packed",
     quiet: bool = False,
     force: bool = False,
+    fill_gaps: bool = False,
     days: Mapping[str, Iterable[Any]] | None = None,
     client: AlpacaClient | None = None,
 ) -> ImportReport:
@@ -636,6 +637,9 @@ def import_api(
         strategy: ``packed`` (the fewest requests: multi-symbol chains, counted trade windows, adaptive quote
             windows) or ``per-day`` (one request chain per symbol and day: the simple reference plan).
         quiet: no progress bar. ``force``: download and publish again what an earlier run finished.
+        fill_gaps: import only the days of ``start``..``end`` that the lake lacks or holds partly
+            (:meth:`ticklake.Lake.gaps` against the NYSE calendar), with the same planner; each such day is replaced
+            by its download.
         days: import exactly these New York days per symbol (``{"AAPL": [date, ...]}``, e.g. the gaps from
             ``Lake.gaps``), even where an earlier run published them; ``start``/``end`` are then ignored.
         client: an :class:`AlpacaClient` to use (default: one from the environment, at ``rate``).
@@ -655,6 +659,16 @@ def import_api(
     """
     started = time.perf_counter()
     _check(kind, feed, adjustment, from_trades, strategy)
+    if fill_gaps:
+        if days is not None:
+            raise InvalidInputError("give fill_gaps or days, not both")
+        first, last = _date(start, "START"), _date(end, "END")
+        if last < first:
+            raise InvalidInputError(f"END {last} is before START {first}")
+        found = Lake(root).gaps(lake_kind(kind), _symbols(symbols), first, last)
+        if not found:
+            return ImportReport(kind, _symbols(symbols), seconds=time.perf_counter() - started)
+        days = dict(found)
     names = _symbols(days.keys() if days is not None else symbols)
     first = last = dt.date(2000, 1, 1)
     if days is None:
