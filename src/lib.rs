@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod error;
 pub mod json;
 pub mod lake;
+pub mod pages;
 pub mod parquet_io;
 pub mod quotes;
 pub mod schema;
