@@ -68,6 +68,7 @@ def read_version(path: Path) -> int:
 def test_sigkill_never_leaves_a_torn_file_or_a_stray_parquet(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     target = root / "bars/1m/SPY.2024-01.parquet"
+    temps = root / ".ticklake/tmp/bars/1m"
     rng = random.Random(7)
     acknowledged = -1
     kills_mid_write = 0
@@ -96,15 +97,15 @@ def test_sigkill_never_leaves_a_torn_file_or_a_stray_parquet(tmp_path: Path) -> 
                 acknowledged = version
         else:
             assert acknowledged == -1
-        leftovers = list(target.parent.glob("*.tmp"))
+        leftovers = list(temps.glob("*.tmp"))
         kills_mid_write += bool(leftovers)
-        assert sorted(p.name for p in target.parent.glob("*.parquet")) == (
-            ["SPY.2024-01.parquet"] if target.exists() else []
-        )
+        assert all(not p.name.endswith(".parquet") for p in leftovers)
+        # The data folder holds the data file and nothing else, even right after a kill.
+        assert sorted(p.name for p in target.parent.iterdir()) == (["SPY.2024-01.parquet"] if target.exists() else [])
     assert acknowledged > 0, "the child never finished a write: the kills came too early to test anything"
     # The next write under the lock removes what killed writers left behind.
     ticklake.Lake(root).write_bars(minute_bars("SPY", [D(2024, 1, 2)]).slice(0, 5), "1m")
-    assert list(target.parent.glob("*.tmp")) == []
+    assert list(temps.glob("*.tmp")) == []
     print(f"{kills_mid_write} of 50 kills left a temporary file behind")
 
 

@@ -5,6 +5,7 @@ Example:
     $ ticklake ls --root data/parquet
     $ ticklake sql "SELECT symbol, count(*) FROM bars_1m GROUP BY symbol"
     $ ticklake validate
+    $ ticklake migrate
 """
 
 from __future__ import annotations
@@ -127,6 +128,19 @@ def validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """Rewrites old-form files in place; exit status 1 when a file could not be migrated."""
+    report = Lake(args.root).migrate()
+    for path in report.rewritten:
+        print(f"rewritten  {path}")
+    for path in report.removed:
+        print(f"removed    {path}")
+    for path, reason in report.failed:
+        print(f"failed     {path}: {reason}")
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
 def import_api_command(args: argparse.Namespace) -> int:
     """Backfills from Alpaca into the lake."""
     from ticklake.importer import import_api
@@ -202,6 +216,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=50)
     p.set_defaults(run=sql)
     command("validate", "check every lake file against the spec").set_defaults(run=validate)
+    command(
+        "migrate", "rewrite files of earlier schema versions (and other writers' files) in place, atomically"
+    ).set_defaults(run=migrate)
     p = command("import-api", "backfill from Alpaca (APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_DATA_URL)")
     p.add_argument("kind", choices=["1s", "1m", "1d", "quotes", "trades"])
     p.add_argument("symbols", help="SYMBOL[,SYMBOL...]")
