@@ -3,7 +3,7 @@
 A lake file is trusted only as far as its footer shows it: the ``symbol`` statistics of every row group must say
 the file's own symbol (min == max == the name's symbol, no nulls), the row groups' timestamp statistics must be in
 order and inside the file's period, and the decoded timestamps of every row group read must be sorted and inside
-its statistics. Files ticklake did not write are taken by the writer's one rule (``_core.lake_conform``: other
+its statistics. Every page's CRC32 is verified as it is read. Files ticklake did not write are taken by the writer's one rule (``_core.lake_conform``: other
 string, integer, float and timestamp types converted) or refused with the same error as the writer's, naming the
 file and the column. Earlier schema versions (nanosecond bars and quotes) are read as the current stored schema.
 
@@ -166,10 +166,11 @@ def open_file(path: Path, kind: str, symbol: str) -> tuple[pq.ParquetFile, FileI
             if hit is not None:
                 _footers.move_to_end(name)
         if hit is not None:
-            file = pq.ParquetFile(path, metadata=hit[1])
+            file = pq.ParquetFile(path, metadata=hit[1], page_checksum_verification=True)
             if _file_key(path) == key:
                 return file, hit[2]
-        file = pq.ParquetFile(path)
+        # Every page's CRC32 is checked as it is read (files without checksums read as before).
+        file = pq.ParquetFile(path, page_checksum_verification=True)
         info = inspect(path, file, kind, symbol, period)
         if _file_key(path) == key:
             with _footers_lock:

@@ -84,7 +84,8 @@ def corrupt_file(path: Path, err: BaseException) -> CorruptFileError:
 
 
 def read_parquet(path: Path, *, columns: list[str] | None = None) -> pa.Table:
-    """Reads a whole Parquet file, turning every reader failure into an error that names the file.
+    """Reads a whole Parquet file (page checksums verified), turning every reader failure into an error that names
+    the file.
 
     Example:
         >>> read_parquet(Path("lake/bars/1d/AAPL.2024.parquet")).num_rows
@@ -95,7 +96,7 @@ def read_parquet(path: Path, *, columns: list[str] | None = None) -> pa.Table:
         CorruptFileError: the file is damaged, truncated or not Parquet.
     """
     try:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, page_checksum_verification=True)
         table = file.read(columns=columns)
         # The footer's key-value metadata (schema version, provenance) on the table's schema, where the merge
         # looks for it; pyarrow keeps only the embedded Arrow schema's own metadata.
