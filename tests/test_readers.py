@@ -256,3 +256,14 @@ def test_zz_reader_table(capsys: pytest.CaptureFixture[str]) -> None:
         readers.remove("spark")  # skipped above, with the reason
     missing = [(r, k) for r in readers for k in KINDS if (r, k) not in RESULTS]
     assert not missing, missing
+
+
+def test_created_by_is_what_parquet_javas_version_parser_reads(lake_data: tuple[Path, dict[str, pa.Table]]) -> None:
+    import re
+
+    root, _ = lake_data
+    created_by = pq.read_metadata(next(folder(root, "bars/1m").iterdir())).created_by
+    # org.apache.parquet.VersionParser's pattern: "<application> version <semver> (build <hash>)".
+    parsed = re.fullmatch(r"(.*?)\s+version\s*(?:([^(]*?)\s*(?:\(\s*build\s*([^)]*?)\s*\))?)?", created_by)
+    assert parsed is not None and parsed.group(1) == "ticklake" and parsed.group(2) == ticklake.__version__
+    assert re.fullmatch(r"[0-9a-f]{12}|unknown", parsed.group(3)), created_by
