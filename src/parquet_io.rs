@@ -747,8 +747,8 @@ mod tests {
         let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
         assert_eq!(back.columns(), b.columns());
         // A flipped bit inside any page (each column's first data page here) is caught by its checksum.
-        for c in 0..meta.row_group(0).num_columns() {
-            let location = &offsets[0][c].page_locations()[0];
+        for (c, index) in offsets[0].iter().enumerate() {
+            let location = &index.page_locations()[0];
             let at = usize::try_from(location.offset).unwrap()
                 + usize::try_from(location.compressed_page_size).unwrap()
                 - 3;

@@ -3,9 +3,10 @@
 A lake file is trusted only as far as its footer shows it: the ``symbol`` statistics of every row group must say
 the file's own symbol (min == max == the name's symbol, no nulls), the row groups' timestamp statistics must be in
 order and inside the file's period, and the decoded timestamps of every row group read must be sorted and inside
-its statistics. Every page's CRC32 is verified as it is read. Files ticklake did not write are taken by the writer's one rule (``_core.lake_conform``: other
-string, integer, float and timestamp types converted) or refused with the same error as the writer's, naming the
-file and the column. Earlier schema versions (nanosecond bars and quotes) are read as the current stored schema.
+its statistics. Every page's CRC32 is verified as it is read. Files ticklake did not write are taken by the
+writer's one rule (``_core.lake_conform``: other string, integer, float and timestamp types converted) or refused
+with the same error as the writer's, naming the file and the column. Earlier schema versions (nanosecond bars and
+quotes) are read as the current stored schema.
 
 Example:
     >>> from ticklake.reader import read_range
