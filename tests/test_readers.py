@@ -232,9 +232,13 @@ def test_spark_reads_every_kind(spark: Any, lake_data: tuple[Path, dict[str, pa.
         try:
             frame = spark.read.parquet(path)
             got = frame.toArrow()
+            # The README's recipe for a Spark timestamp (microseconds) from the epoch nanoseconds.
+            micros = frame.selectExpr("unix_micros(timestamp_micros(div(timestamp, 1000))) AS us").toArrow()
         finally:
             spark.conf.unset("spark.sql.legacy.parquet.nanosAsLong")
         assert pa.types.is_integer(got.schema.field("timestamp").type)
+        want = np.sort(np.asarray(by_pyarrow(root, kind)["timestamp"].cast(pa.int64())) // 1000)
+        assert np.array_equal(np.sort(np.asarray(micros["us"])), want)
     else:
         # Default settings: microseconds are Spark's TimestampType.
         frame = spark.read.parquet(path)
