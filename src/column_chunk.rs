@@ -17,21 +17,25 @@
 //! - Nullable columns carry their definition levels (RLE hybrid, width 1, 4-byte length prefix).
 //! - Column chunk statistics: min, max and the null count (floats: NaN ignored, a zero minimum written as -0.0 and a
 //!   zero maximum as +0.0, as the format asks).
+//! - Every page header carries the CRC32 of the page, and every chunk its page index (column index: each page's min,
+//!   max, nulls and the boundary order; offset index: where each page starts), see [`crate::pages`].
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::types::{
+    Float64Type, Int64Type, TimestampMicrosecondType, TimestampNanosecondType,
+};
 use arrow_array::{Array, StringArray};
 use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+
+use crate::pages::{put_page, ChunkIndex, DictionaryRanks, PageBounds, PageKind};
 
 /// Rows per data page (a one-day row group of 1s bars is one page per column).
 const PAGE_ROWS: usize = 1 << 16;
@@ -57,6 +61,7 @@ pub struct ChunkEncoder {
 }
 
 /// The values of a column chunk, in the form they are encoded from.
+#[derive(Clone, Copy)]
 enum Values<'a> {
     Int(&'a [i64]),
     Float(&'a [f64]),
@@ -113,6 +118,9 @@ impl ChunkEncoder {
             DataType::Timestamp(TimeUnit::Nanosecond, _) => {
                 Values::Int(array.as_primitive::<TimestampNanosecondType>().values())
             }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                Values::Int(array.as_primitive::<TimestampMicrosecondType>().values())
+            }
             DataType::Float64 => Values::Float(array.as_primitive::<Float64Type>().values()),
             DataType::Utf8 => Values::Text(array.as_string::<i32>()),
             _ => return Ok(None),
@@ -151,7 +159,7 @@ impl ChunkEncoder {
             Some(valid) => valid.iter().map(u32::from).collect(),
             None => vec![1; rows],
         });
-        self.write_chunk(descr, rows, &body, levels.as_deref(), statistics)
+        self.write_chunk(descr, &values, rows, &body, levels.as_deref(), statistics)
             .map(Some)
     }
 
@@ -162,17 +170,18 @@ impl ChunkEncoder {
             .map_err(|e| ParquetError::General(format!("ZSTD compression failed: {e}")))
     }
 
+    #[allow(clippy::too_many_lines)]
     fn write_chunk(
         &mut self,
         descr: &ColumnDescPtr,
+        values: &Values<'_>,
         rows: usize,
         body: &Body<'_>,
         levels: Option<&[u32]>,
         statistics: Statistics,
     ) -> Result<EncodedChunk> {
-        let mut sink = TrackedWrite::new(Vec::new());
-        let mut pages = SerializedPageWriter::new(&mut sink);
-        let (mut compressed, mut uncompressed) = (0u64, 0u64);
+        let mut bytes = Vec::new();
+        let (mut compressed, mut uncompressed) = (0usize, 0usize);
         let mut dictionary_offset = None;
         let (encoding, mut encodings) = match body {
             Body::Delta(_) => (
@@ -186,18 +195,19 @@ impl ChunkEncoder {
             ),
         };
         encodings.push(Encoding::RLE);
+        let mut ranks = None;
         if let Body::Dictionary { page, entries, .. } = body {
-            let dictionary = Page::DictionaryPage {
-                buf: self.compress(page)?,
-                num_values: u32::try_from(*entries).unwrap_or(u32::MAX),
-                encoding: Encoding::PLAIN,
-                is_sorted: false,
+            let buf = self.compress(page)?;
+            let kind = PageKind::Dictionary {
+                entries: u32::try_from(*entries).unwrap_or(u32::MAX),
             };
-            let spec = pages.write_page(CompressedPage::new(dictionary, page.len()))?;
-            dictionary_offset = Some(spec.offset);
-            compressed += spec.compressed_size as u64;
-            uncompressed += spec.uncompressed_size as u64;
+            dictionary_offset = Some(bytes.len());
+            let size = put_page(&mut bytes, kind, page.len(), &buf)?;
+            compressed += size;
+            uncompressed += size - buf.len() + page.len();
+            ranks = Some(DictionaryRanks::new(page, *entries, descr.physical_type())?);
         }
+        let mut index = ChunkIndex::new(descr.physical_type());
         let mut data_offset = None;
         let mut value = 0;
         let mut out = Vec::new();
@@ -215,50 +225,70 @@ impl ChunkEncoder {
             }
             let range = value..value + count;
             value += count;
+            let bounds = match (body, &ranks, values) {
+                (Body::Dictionary { indices, .. }, Some(ranks), _) => {
+                    ranks.bounds(&indices[range.clone()])
+                }
+                (_, _, Values::Int(v)) => {
+                    let (min, max) = int_range(&v[range.clone()]);
+                    if range.is_empty() {
+                        PageBounds::None
+                    } else {
+                        PageBounds::Int(min, max)
+                    }
+                }
+                (_, _, Values::Float(v)) => {
+                    let (min, max) = float_range(&v[range.clone()]);
+                    if min > max {
+                        PageBounds::None
+                    } else {
+                        PageBounds::Float(min, max)
+                    }
+                }
+                _ => PageBounds::None,
+            };
             match body {
                 Body::Delta(v) => put_delta(&mut out, &v[range]),
-                Body::Plain(bytes) => out.extend_from_slice(&bytes[range.start * 8..range.end * 8]),
+                Body::Plain(plain) => out.extend_from_slice(&plain[range.start * 8..range.end * 8]),
                 Body::Dictionary { indices, width, .. } => {
                     out.push(*width);
                     put_hybrid(&mut out, &indices[range], *width);
                 }
             }
-            let page = Page::DataPage {
-                buf: self.compress(&out)?,
+            let buf = self.compress(&out)?;
+            let kind = PageKind::Data {
                 num_values: u32::try_from(end - start).unwrap_or(u32::MAX),
                 encoding,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
             };
-            let spec = pages.write_page(CompressedPage::new(page, out.len()))?;
-            data_offset.get_or_insert(spec.offset);
-            compressed += spec.compressed_size as u64;
-            uncompressed += spec.uncompressed_size as u64;
+            let offset = bytes.len();
+            let size = put_page(&mut bytes, kind, out.len(), &buf)?;
+            data_offset.get_or_insert(offset);
+            index.add(offset, size, end - start, end - start - count, bounds);
+            compressed += size;
+            uncompressed += size - buf.len() + out.len();
         }
-        pages.close()?;
-        let bytes = Bytes::from(sink.into_inner()?);
+        let bytes = Bytes::from(bytes);
         let level = ZstdLevel::try_new(self.level)?;
+        let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         let metadata = ColumnChunkMetaData::builder(descr.clone())
             .set_compression(Compression::ZSTD(level))
             .set_encodings(encodings)
-            .set_num_values(i64::try_from(rows).unwrap_or(i64::MAX))
-            .set_total_compressed_size(i64::try_from(compressed).unwrap_or(i64::MAX))
-            .set_total_uncompressed_size(i64::try_from(uncompressed).unwrap_or(i64::MAX))
-            .set_data_page_offset(data_offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX)))
-            .set_dictionary_page_offset(
-                dictionary_offset.map(|o| i64::try_from(o).unwrap_or(i64::MAX)),
-            )
+            .set_num_values(as_i64(rows))
+            .set_total_compressed_size(as_i64(compressed))
+            .set_total_uncompressed_size(as_i64(uncompressed))
+            .set_data_page_offset(data_offset.map_or(0, as_i64))
+            .set_dictionary_page_offset(dictionary_offset.map(as_i64))
             .set_statistics(statistics)
             .build()?;
+        let (column_index, offset_index) = index.finish()?;
         Ok(EncodedChunk {
             close: ColumnCloseResult {
                 bytes_written: bytes.len() as u64,
                 rows_written: rows as u64,
                 metadata,
                 bloom_filter: None,
-                column_index: None,
-                offset_index: None,
+                column_index,
+                offset_index: Some(offset_index),
             },
             bytes,
         })

@@ -12,7 +12,7 @@ use arrow_array::{
     new_null_array, Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampNanosecondArray, UInt32Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::interleave::interleave;
 use arrow_select::take::take_record_batch;
 
@@ -89,9 +89,43 @@ impl Kind {
         names.iter().map(|&n| n.to_owned()).collect()
     }
 
-    /// The stored schema (SPEC §2): the kernels' output schema with a non-null symbol.
+    /// The unit timestamps are stored in (SPEC §2): bars and best quotes are labelled at whole seconds, so
+    /// microseconds lose nothing and every reader (Spark with default settings too) takes them; raw trades keep
+    /// nanoseconds.
+    #[must_use]
+    pub fn timestamp_unit(self) -> TimeUnit {
+        match self {
+            Self::Trades => TimeUnit::Nanosecond,
+            _ => TimeUnit::Microsecond,
+        }
+    }
+
+    /// The stored schema (SPEC §2): the kernels' output schema with a non-null symbol and timestamps in
+    /// [`Kind::timestamp_unit`].
     #[must_use]
     pub fn schema(self) -> SchemaRef {
+        let unit = self.timestamp_unit();
+        let fields: Vec<Field> = self
+            .working_schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let f = f.as_ref().clone();
+                if f.name() == "timestamp" {
+                    f.with_data_type(DataType::Timestamp(unit, Some("UTC".into())))
+                } else {
+                    f
+                }
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The schema rows are checked, split and merged in: the stored schema with `timestamp[ns, UTC]` for every
+    /// kind, so the period rule and the checks work in one unit. [`to_stored`] converts a batch to
+    /// [`Kind::schema`] just before it is encoded.
+    #[must_use]
+    pub fn working_schema(self) -> SchemaRef {
         let base = match self {
             Self::Bars1s => bar_schema(false),
             Self::Bars1m | Self::Bars1d => bar_schema(true),
@@ -112,6 +146,47 @@ impl Kind {
             .collect();
         Arc::new(Schema::new(fields))
     }
+}
+
+/// The footer key that records the schema version a file was written with (SPEC §2).
+pub const SCHEMA_VERSION_KEY: &str = "ticklake.schema_version";
+
+/// True when `schema` (a stored file's, as read) is exactly `kind`'s stored schema: same column names and types
+/// in the same order (nullability and metadata aside).
+#[must_use]
+pub fn has_stored_types(schema: &Schema, kind: Kind) -> bool {
+    let target = kind.schema();
+    schema.fields().len() == target.fields().len()
+        && schema
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+}
+
+/// Converts a batch in [`Kind::working_schema`] to [`Kind::schema`] (timestamps to the stored unit). Exact:
+/// [`conform`] refuses timestamps finer than the stored unit.
+///
+/// # Errors
+/// Arrow cast errors (none for a conformed batch).
+pub fn to_stored(batch: &RecordBatch, kind: Kind) -> Result<RecordBatch> {
+    let target = kind.schema();
+    if batch.schema_ref().fields() == target.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                arrow_cast::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(target, columns)?)
 }
 
 /// Checks a symbol against SPEC §1: 1-10 characters of `A-Z 0-9 . -`, starting with a letter or digit.
@@ -237,6 +312,31 @@ fn int_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     Ok(Arc::new(values))
 }
 
+fn timestamp_column(array: &ArrayRef, name: &str, kind: Kind) -> Result<ArrayRef> {
+    let values = schema::timestamps_ns(array, name, false, 0)?;
+    // Period and day arithmetic needs every value inside the supported range.
+    if let Some(row) = first_where(&values, |t| !time::in_range(t)) {
+        return Err(time::out_of_range(name, row as u64, values[row]));
+    }
+    if kind.timestamp_unit() == TimeUnit::Microsecond {
+        if let Some(row) = first_where(&values, |t| t % 1000 != 0) {
+            return Err(Error::invalid(
+                name,
+                row as u64,
+                format!(
+                    "{} ns is not a whole microsecond; {} stores timestamps in microseconds (rows are labelled \
+                     at whole seconds)",
+                    values[row],
+                    kind.dir()
+                ),
+            ));
+        }
+    }
+    Ok(Arc::new(
+        TimestampNanosecondArray::new(values, None).with_timezone("UTC"),
+    ))
+}
+
 fn list_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     let ok = match array.data_type() {
         DataType::List(inner) | DataType::LargeList(inner) | DataType::ListView(inner) => matches!(
@@ -256,17 +356,19 @@ fn list_column(array: &ArrayRef, field: &Field) -> Result<ArrayRef> {
     Ok(arrow_cast::cast(array, field.data_type())?)
 }
 
-/// Converts `batch` to `kind`'s stored schema: columns in order, canonical types (any timestamp unit with a time
-/// zone becomes ns UTC; other integer and float widths, large and view strings, dictionaries are converted), and
-/// values checked (prices finite and > 0, sizes and counts >= 0, no nulls in required columns). Missing nullable
-/// columns become nulls; a missing `symbol` is filled from `fill_symbol`. Columns pandas adds for an index
-/// (`__index_level_N__`) are dropped; any other unknown column is an error, so nothing is silently lost.
+/// Converts `batch` to `kind`'s working schema ([`Kind::working_schema`]): columns in order, canonical types (any
+/// timestamp unit with a time zone becomes ns UTC; other integer and float widths, large and view strings,
+/// dictionaries are converted), and values checked (prices finite and > 0, sizes and counts >= 0, no nulls in
+/// required columns, timestamps exact in the kind's stored unit). Missing nullable columns become nulls; a missing
+/// `symbol` is filled from `fill_symbol`. Columns pandas adds for an index (`__index_level_N__`) are dropped; any
+/// other unknown column is an error, so nothing is silently lost. This is the one rule for what the lake accepts,
+/// from a caller and from a stored file alike (the reader conforms foreign files with it too).
 ///
 /// # Errors
 /// [`Error::MissingColumn`], [`Error::ColumnType`] or [`Error::InvalidValue`] naming the column (and row).
 pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Result<RecordBatch> {
     schema::unique_columns(batch)?;
-    let target = kind.schema();
+    let target = kind.working_schema();
     for field in batch.schema_ref().fields() {
         let name = field.name();
         if target.column_with_name(name).is_none() && !name.starts_with("__index_level_") {
@@ -306,14 +408,7 @@ pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Re
             continue;
         }
         let converted: ArrayRef = match field.data_type() {
-            DataType::Timestamp(_, _) => {
-                let ts = schema::timestamps_ns(array, name, false, 0)?;
-                // Period and day arithmetic needs every value inside the supported range.
-                if let Some(row) = first_where(&ts, |t| !time::in_range(t)) {
-                    return Err(time::out_of_range(name, row as u64, ts[row]));
-                }
-                Arc::new(TimestampNanosecondArray::new(ts, None).with_timezone("UTC"))
-            }
+            DataType::Timestamp(_, _) => timestamp_column(array, name, kind)?,
             DataType::Float64 => float_column(array, field)?,
             DataType::Int64 => int_column(array, field)?,
             DataType::Utf8 if field.is_nullable() => Arc::new(schema::strings(array, name)?),
@@ -573,13 +668,17 @@ pub struct LakeFile {
 }
 
 /// Read → merge → one atomic publish of one lake file. `existing` is the stored file's rows (already read by the
-/// storage layer), checked here before anything is merged into it; `incoming` is one [`Part`]'s rows.
+/// storage layer, with the file's footer metadata on its schema), checked here before anything is merged into it;
+/// `incoming` is one [`Part`]'s rows. A stored file that is not in the current form (an earlier schema version,
+/// e.g. nanosecond bars, or another writer's types) is rewritten even when no row changes, so the next write
+/// brings every file across. The temporary file is written in `temp_dir` (see [`parquet_io::write_atomic`]).
 ///
 /// # Errors
 /// [`Error::CorruptFile`] when the stored rows break the lake's rules, write errors from
 /// [`parquet_io::write_atomic`].
 pub fn publish(
     target: &Path,
+    temp_dir: &Path,
     file: &LakeFile,
     existing: Option<&RecordBatch>,
     incoming: &RecordBatch,
@@ -591,14 +690,11 @@ pub fn publish(
     check_file_rows(incoming, kind, symbol, period)?;
     let merged = match existing {
         Some(stored) => {
-            let stored = conform(stored, kind, None)
-                .and_then(|b| check_file_rows(&b, kind, symbol, period).map(|()| b))
-                .map_err(|e| Error::CorruptFile {
-                    path: target.to_owned(),
-                    reason: format!("stored rows break the lake's rules: {e}"),
-                })?;
+            let current = is_current(stored.schema_ref(), kind, options);
+            let stored = conform_stored(target, stored, kind)?;
+            check_file_rows(&stored, kind, symbol, period).map_err(|e| stored_error(target, &e))?;
             let merged = merge(&stored, incoming, replace)?;
-            if merged == stored {
+            if merged == stored && current {
                 return Ok(Published::Unchanged {
                     rows: merged.num_rows() as u64,
                 });
@@ -620,8 +716,45 @@ pub fn publish(
         ..options.clone()
     };
     Ok(Published::Written(parquet_io::write_atomic(
-        target, &merged, &options,
+        target,
+        temp_dir,
+        &to_stored(&merged, kind)?,
+        &options,
     )?))
+}
+
+/// The error for a stored file whose rows the lake cannot take: one message for the reader and the writer alike.
+fn stored_error(path: &Path, err: &Error) -> Error {
+    Error::CorruptFile {
+        path: path.to_owned(),
+        reason: format!("stored rows break the lake's rules: {err}"),
+    }
+}
+
+/// Conforms the rows of a stored file at `path` to the working schema with the one rule of [`conform`], so the
+/// reader and the writer accept (and refuse) the same files: another writer's string, integer, float and
+/// timestamp types are converted; anything else is [`Error::CorruptFile`] naming the file and the column.
+///
+/// # Errors
+/// [`Error::CorruptFile`].
+pub fn conform_stored(path: &Path, batch: &RecordBatch, kind: Kind) -> Result<RecordBatch> {
+    conform(batch, kind, None).map_err(|e| stored_error(path, &e))
+}
+
+/// True when a stored file (its schema as read, footer metadata included) is in the form this write produces:
+/// the kind's stored types and the schema version being written.
+fn is_current(stored: &Schema, kind: Kind, options: &WriteOptions) -> bool {
+    let writing = options
+        .metadata
+        .iter()
+        .find(|(k, _)| k == SCHEMA_VERSION_KEY)
+        .map(|(_, v)| v.as_str());
+    has_stored_types(stored, kind)
+        && stored
+            .metadata()
+            .get(SCHEMA_VERSION_KEY)
+            .map(String::as_str)
+            == writing
 }
 
 #[cfg(test)]
@@ -677,7 +810,12 @@ mod tests {
     fn partition_splits_by_new_york_month_and_symbol() {
         let b = bars(
             &["MSFT", "AAPL", "MSFT", "AAPL"],
-            &[1, JAN_31_EVENING, 2, JAN_31_EVENING + 5 * 3_600_000_000_000],
+            &[
+                1_000,
+                JAN_31_EVENING,
+                2_000,
+                JAN_31_EVENING + 5 * 3_600_000_000_000,
+            ],
         );
         let parts = partition(&b, Kind::Bars1s).unwrap();
         let keys: Vec<(String, String, usize)> = parts
@@ -696,7 +834,7 @@ mod tests {
 
     #[test]
     fn partition_names_the_duplicate_row() {
-        let b = bars(&["A", "B", "A"], &[5, 1, 5]);
+        let b = bars(&["A", "B", "A"], &[5_000, 1_000, 5_000]);
         let err = partition(&b, Kind::Bars1s).unwrap_err().to_string();
         assert!(err.contains("row 2") && err.contains("duplicate"), "{err}");
     }
@@ -712,7 +850,7 @@ mod tests {
                 t += match rng.below(2000) {
                     0 => 0,
                     1 => -NS_PER_DAY,
-                    2 => 5,
+                    2 => 5_000,
                     _ => NS_PER_DAY,
                 };
                 ts.push(t);
@@ -757,9 +895,42 @@ mod tests {
     }
 
     #[test]
+    fn bars_are_stored_in_microseconds_and_finer_timestamps_are_refused() {
+        assert_eq!(Kind::Bars1s.timestamp_unit(), TimeUnit::Microsecond);
+        assert_eq!(Kind::Quotes.timestamp_unit(), TimeUnit::Microsecond);
+        assert_eq!(Kind::Trades.timestamp_unit(), TimeUnit::Nanosecond);
+        let b = bars(&["A", "A"], &[JAN_31_EVENING, JAN_31_EVENING + 1_000]);
+        let stored = to_stored(&b, Kind::Bars1s).unwrap();
+        assert!(has_stored_types(stored.schema_ref(), Kind::Bars1s));
+        assert!(!has_stored_types(b.schema_ref(), Kind::Bars1s));
+        let back = conform(&stored, Kind::Bars1s, None).unwrap();
+        assert_eq!(back, b);
+        let t: ArrayRef = Arc::new(
+            TimestampNanosecondArray::from(vec![JAN_31_EVENING, JAN_31_EVENING + 1])
+                .with_timezone("UTC"),
+        );
+        let fine = RecordBatch::try_new(
+            b.schema(),
+            b.columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i == 1 { t.clone() } else { c.clone() })
+                .collect(),
+        )
+        .unwrap();
+        let err = conform(&fine, Kind::Bars1s, None).unwrap_err().to_string();
+        assert!(
+            err.contains("row 1") && err.contains("microsecond"),
+            "{err}"
+        );
+        assert!(conform(&fine, Kind::Trades, None)
+            .is_err_and(|e| !e.to_string().contains("microsecond")));
+    }
+
+    #[test]
     fn merge_replaces_equal_timestamps_and_ranges() {
-        let old = bars(&["A"; 4], &[1, 2, 3, 4]);
-        let mut new = bars(&["A"; 2], &[2, 6]);
+        let old = bars(&["A"; 4], &[1_000, 2_000, 3_000, 4_000]);
+        let mut new = bars(&["A"; 2], &[2_000, 6_000]);
         new = RecordBatch::try_new(
             new.schema(),
             new.columns()
@@ -776,12 +947,12 @@ mod tests {
         )
         .unwrap();
         let merged = merge(&old, &new, &[]).unwrap();
-        assert_eq!(timestamps(&merged), &[1, 2, 3, 4, 6]);
+        assert_eq!(timestamps(&merged), &[1_000, 2_000, 3_000, 4_000, 6_000]);
         assert_eq!(merged.column(2).as_primitive::<Float64Type>().value(1), 9.0);
-        let merged = merge(&old, &new, &[(3, 5)]).unwrap();
-        assert_eq!(timestamps(&merged), &[1, 2, 6]);
+        let merged = merge(&old, &new, &[(3_000, 5_000)]).unwrap();
+        assert_eq!(timestamps(&merged), &[1_000, 2_000, 6_000]);
         // Several ranges: each drops only its own stored rows.
-        let merged = merge(&old, &new, &[(1, 2), (4, 5)]).unwrap();
-        assert_eq!(timestamps(&merged), &[2, 3, 6]);
+        let merged = merge(&old, &new, &[(1_000, 2_000), (4_000, 5_000)]).unwrap();
+        assert_eq!(timestamps(&merged), &[2_000, 3_000, 6_000]);
     }
 }

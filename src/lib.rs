@@ -10,6 +10,7 @@ pub mod dedupe;
 pub mod error;
 pub mod json;
 pub mod lake;
+pub mod pages;
 pub mod parquet_io;
 pub mod quotes;
 pub mod schema;

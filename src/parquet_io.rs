@@ -1,14 +1,17 @@
 //! ZSTD Parquet for the lake: the writer properties (encodings, statistics, one row group per New York day), the
-//! file assembly, and the atomic publish of a file (SPEC §2, §4): a temporary file in the target's directory, fsync,
-//! a check of the footer just written, rename over the target, fsync of the directory.
+//! file assembly, and the atomic publish of a file (SPEC §1, §2, §4): a temporary file in the lake's hidden temporary
+//! directory on the same filesystem, fsync, a check of the footer just written, rename over the target, fsync of
+//! both directories.
 //!
 //! Encodings were chosen by measurement on a month of 1s bars and of best quotes (see the README): timestamps are
 //! delta-encoded (sorted, nearly regular), and so are bar volumes and trade counts (smaller and faster than a
 //! dictionary there); every other column is dictionary-encoded (prices sit on a penny grid and repeat, quote sizes
 //! repeat, the symbol is constant), plain when a dictionary would not make it smaller. Byte-stream-split floats were
 //! larger by 1.7-2x on the same data, and slower to write. The lake's own columns are encoded by
-//! [`crate::column_chunk`]; the rest (lists, nulls in number columns) by arrow-rs's column writer. Row groups are
-//! encoded on several threads and appended in order as they finish, so the bytes do not depend on the thread count.
+//! [`crate::column_chunk`]; the rest (lists, nulls in number columns) by arrow-rs's column writer, whose pages are
+//! re-framed with checksums ([`crate::pages`]). Every chunk has a page index and every page a CRC32; `created_by`
+//! reads `ticklake version X.Y.Z (build <hash>)`. Row groups are encoded on several threads and appended in order as
+//! they finish, so the bytes do not depend on the thread count.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -19,14 +22,13 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampNanosecondType;
+use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType};
 use arrow_array::RecordBatch;
 use arrow_schema::DataType;
-use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
-};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::page_store::PageStoreFactory;
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -34,6 +36,7 @@ use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use crate::column_chunk::{ChunkEncoder, EncodedChunk};
 use crate::error::{Error, Result};
+use crate::pages::{reframe, CollectedPages, PageCollector};
 use crate::time::ny_day_bounds;
 
 /// Rows per row group when a file is not split by day (and the cap on one day's row group).
@@ -91,6 +94,17 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// The footer's `created_by` in the form the Parquet format recommends (and parquet-java's version parser reads):
+/// `ticklake version X.Y.Z (build <git hash>)`, `unknown` when the build had no git checkout.
+#[must_use]
+pub fn created_by() -> String {
+    format!(
+        "ticklake version {} (build {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("TICKLAKE_BUILD_HASH")
+    )
+}
+
 /// The writer properties for a lake file.
 ///
 /// # Errors
@@ -111,11 +125,11 @@ pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<
         .collect();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        // Directly encoded columns have no page index; no column gets one, so every chunk is described alike.
-        .set_offset_index_disabled(true)
+        // Page statistics make arrow-rs write a column index; the direct encoders write theirs (SPEC §2: a page
+        // index for every chunk), so readers can skip pages inside a day's row group.
+        .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
-        .set_created_by(format!("ticklake {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(created_by())
         .set_key_value_metadata(Some(metadata));
     for name in &options.delta_columns {
         if let Some((_, field)) = batch.schema_ref().column_with_name(name) {
@@ -138,16 +152,25 @@ pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<
 fn row_group_ranges(batch: &RecordBatch, by_day: bool) -> Vec<(usize, usize)> {
     let n = batch.num_rows();
     let mut cuts = vec![0];
+    // Timestamps in ns or us (the stored units); `scale` turns a stored value into ns.
     let ts = batch
         .column_by_name("timestamp")
-        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .and_then(|c| {
+            c.as_primitive_opt::<TimestampNanosecondType>()
+                .map(|a| (a.values().as_ref(), 1))
+                .or_else(|| {
+                    c.as_primitive_opt::<TimestampMicrosecondType>()
+                        .map(|a| (a.values().as_ref(), 1000))
+                })
+        })
         .filter(|_| by_day);
-    if let Some(ts) = ts {
-        let values = ts.values();
+    if let Some((values, scale)) = ts {
         let mut start = 0;
         while start < n {
-            let (_, _, day_end) = ny_day_bounds(values[start]);
-            let end = start + values[start..].partition_point(|&t| t < day_end);
+            let (_, _, day_end) = ny_day_bounds(values[start].saturating_mul(scale));
+            // The first stored value at or after the day's end (ceiling division keeps it exact).
+            let limit = day_end.div_euclid(scale) + i64::from(day_end.rem_euclid(scale) != 0);
+            let end = start + values[start..].partition_point(|&t| t < limit);
             // A non-advancing cut would mean unsorted input; fall back to one row at a time being impossible,
             // so guard by always advancing.
             let end = end.max(start + 1);
@@ -169,26 +192,21 @@ fn row_group_ranges(batch: &RecordBatch, by_day: bool) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// One finished column chunk of a row group.
-enum Chunk {
-    /// Written by this crate's encoders ([`crate::column_chunk`]).
-    Direct(EncodedChunk),
-    /// Written by arrow-rs (the columns the direct encoders decline).
-    Arrow(ArrowColumnChunk),
-}
-
 /// Encodes one row group's columns into finished column chunks: each column through [`ChunkEncoder`] when it
-/// handles the column, else through arrow-rs's column writer. `delta[i]` asks for delta encoding of column `i`.
+/// handles the column, else through arrow-rs's column writer, whose pages (kept by `pages`, the factory's page
+/// store) are re-framed with checksums. `delta[i]` asks for delta encoding of column `i`.
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
+    pages: &PageCollector,
     leaves: &SchemaDescriptor,
     delta: &[bool],
     encoder: &mut ChunkEncoder,
     index: usize,
     batch: &RecordBatch,
-) -> parquet::errors::Result<Vec<Chunk>> {
+) -> parquet::errors::Result<Vec<EncodedChunk>> {
     // arrow-rs's writers are made only when a column needs one (they allocate their encoders up front).
     let mut writers: Vec<Option<ArrowColumnWriter>> = Vec::new();
+    let mut stores: Vec<CollectedPages> = Vec::new();
     let mut chunks = Vec::with_capacity(batch.num_columns());
     let mut leaf = 0;
     for (i, (field, column)) in batch
@@ -206,15 +224,18 @@ fn encode_row_group(
         if let Some(chunk) = direct {
             // A column the direct encoder takes is a single leaf.
             leaf += 1;
-            chunks.push(Chunk::Direct(chunk));
+            chunks.push(chunk);
             continue;
         }
         if writers.is_empty() {
+            // Stores left from an earlier failed row group belong to no writer of this one.
+            pages.take();
             writers = factory
                 .create_column_writers(index)?
                 .into_iter()
                 .map(Some)
                 .collect();
+            stores = pages.take();
         }
         for array in compute_leaves(field, column)? {
             let mut writer = writers
@@ -224,7 +245,17 @@ fn encode_row_group(
                     parquet::errors::ParquetError::General("more leaves than column writers".into())
                 })?;
             writer.write(&array)?;
-            chunks.push(Chunk::Arrow(writer.close()?));
+            let chunk = writer.close()?;
+            let blobs = stores
+                .get(leaf)
+                .map(CollectedPages::take_pages)
+                .ok_or_else(|| {
+                    parquet::errors::ParquetError::General("no page store for a column".into())
+                })?;
+            let close = chunk.close().clone();
+            drop(chunk);
+            let (bytes, close) = reframe(&blobs, &close)?;
+            chunks.push(EncodedChunk { bytes, close });
             leaf += 1;
         }
     }
@@ -254,17 +285,25 @@ pub fn encode<W: Write + Send>(
     let mut writer =
         SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::new(props))
             .map_err(|e| parquet_error(path, e))?;
-    let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let ranges = row_group_ranges(batch, options.day_row_groups);
+    let threads = options.threads.clamp(1, 16).min(ranges.len().max(1));
+    // One factory per worker, each with its own page store, so a worker finds its columns' pages.
+    let factories: Vec<(ArrowRowGroupWriterFactory, Arc<PageCollector>)> = (0..threads)
+        .map(|_| {
+            let pages = Arc::new(PageCollector::default());
+            let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema))
+                .with_page_store_factory(Arc::clone(&pages) as Arc<dyn PageStoreFactory>);
+            (factory, pages)
+        })
+        .collect();
     let delta: Vec<bool> = schema
         .fields()
         .iter()
         .map(|f| options.delta_columns.iter().any(|d| d == f.name()))
         .collect();
-    let ranges = row_group_ranges(batch, options.day_row_groups);
-    let threads = options.threads.clamp(1, 16).min(ranges.len().max(1));
     // Row group `i` is encoded by worker `i % threads` (each with its own ZSTD context) while this thread appends
     // finished row groups to the file in order, so writing overlaps encoding.
-    type Encoded = (usize, parquet::errors::Result<Vec<Chunk>>);
+    type Encoded = (usize, parquet::errors::Result<Vec<EncodedChunk>>);
     let work = |t: usize, done: mpsc::Sender<Encoded>| {
         let mut encoder = match ChunkEncoder::new(options.zstd_level) {
             Ok(e) => e,
@@ -273,11 +312,19 @@ pub fn encode<W: Write + Send>(
                 return;
             }
         };
+        let (factory, pages) = &factories[t];
         for i in (t..ranges.len()).step_by(threads) {
             let (a, b) = ranges[i];
             let rows = batch.slice(a, b - a);
-            let chunks =
-                encode_row_group(&factory, &parquet_schema, &delta, &mut encoder, i, &rows);
+            let chunks = encode_row_group(
+                factory,
+                pages,
+                &parquet_schema,
+                &delta,
+                &mut encoder,
+                i,
+                &rows,
+            );
             let failed = chunks.is_err();
             // A closed channel means the writer gave up on an error: stop too.
             if done.send((i, chunks)).is_err() || failed {
@@ -324,7 +371,7 @@ pub fn encode<W: Write + Send>(
 /// Appends one encoded row group to the file.
 fn append_row_group<W: Write + Send>(
     writer: &mut SerializedFileWriter<W>,
-    chunks: parquet::errors::Result<Vec<Chunk>>,
+    chunks: parquet::errors::Result<Vec<EncodedChunk>>,
     path: &Path,
 ) -> Result<()> {
     let chunks = chunks.map_err(|e| parquet_error(path, e))?;
@@ -332,11 +379,9 @@ fn append_row_group<W: Write + Send>(
         .next_row_group()
         .map_err(|e| parquet_error(path, e))?;
     for chunk in chunks {
-        match chunk {
-            Chunk::Direct(c) => row_group.append_column(&c.bytes, c.close),
-            Chunk::Arrow(c) => c.append_to_row_group(&mut row_group),
-        }
-        .map_err(|e| parquet_error(path, e))?;
+        row_group
+            .append_column(&chunk.bytes, chunk.close)
+            .map_err(|e| parquet_error(path, e))?;
     }
     row_group.close().map_err(|e| parquet_error(path, e))?;
     Ok(())
@@ -344,9 +389,11 @@ fn append_row_group<W: Write + Send>(
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The temporary name used while writing `target`: hidden, in the same directory, never ending in `.parquet`.
+/// The temporary name used while writing `target`: in `temp_dir` (the lake's hidden `.ticklake/tmp/<kind>/`, on
+/// the same filesystem as the target so the rename is atomic), named after the target and never ending in
+/// `.parquet`, so no reader pointed at a data folder or a `*` glob ever sees it.
 #[must_use]
-pub fn temp_path(target: &Path) -> PathBuf {
+pub fn temp_path(target: &Path, temp_dir: &Path) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -355,24 +402,40 @@ pub fn temp_path(target: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let count = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    target.with_file_name(format!(
-        ".{name}.{}-{count}-{nanos:08x}.tmp",
+    temp_dir.join(format!(
+        "{name}.{}-{count}-{nanos:08x}.tmp",
         std::process::id()
     ))
 }
 
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
 /// Writes `batch` to `target` atomically: readers see the old file or the new one, never a torn one, and after a
-/// crash the target is the old or the new file. The temporary file is removed on any failure.
+/// crash the target is the old or the new file. The temporary file is written in `temp_dir` (created when
+/// missing; it must be on the target's filesystem) and removed on any failure.
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::ParquetWrite`] naming the file; the target is then unchanged.
-pub fn write_atomic(target: &Path, batch: &RecordBatch, options: &WriteOptions) -> Result<Written> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let temp = temp_path(target);
-    let result = write_temp_then_publish(target, &temp, &dir, batch, options);
+pub fn write_atomic(
+    target: &Path,
+    temp_dir: &Path,
+    batch: &RecordBatch,
+    options: &WriteOptions,
+) -> Result<Written> {
+    fs::create_dir_all(temp_dir).map_err(io_error(temp_dir))?;
+    let temp = temp_path(target, temp_dir);
+    let result = write_temp_then_publish(target, &temp, temp_dir, batch, options);
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
@@ -382,10 +445,11 @@ pub fn write_atomic(target: &Path, batch: &RecordBatch, options: &WriteOptions) 
 fn write_temp_then_publish(
     target: &Path,
     temp: &Path,
-    dir: &Path,
+    temp_dir: &Path,
     batch: &RecordBatch,
     options: &WriteOptions,
 ) -> Result<Written> {
+    // create_new is O_CREAT | O_EXCL: never follows a symlink planted at the temporary's name.
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -406,9 +470,12 @@ fn write_temp_then_publish(
     drop(file);
     let written = verify(temp, batch.num_rows())?;
     fs::rename(temp, target).map_err(io_error(target))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))?;
+    // The new entry in the target's directory, then the removed one in the temporary directory.
+    let dir = parent_dir(target);
+    sync_dir(&dir)?;
+    if dir != temp_dir {
+        sync_dir(temp_dir)?;
+    }
     Ok(written)
 }
 
@@ -472,13 +539,7 @@ fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 /// [`Error::Io`] naming the file or directory.
 pub fn remove_atomic(target: &Path) -> Result<()> {
     fs::remove_file(target).map_err(io_error(target))?;
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(&dir))
+    sync_dir(&parent_dir(target))
 }
 
 /// Re-reads the footer of a just-written file and checks its row count.
@@ -548,25 +609,156 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_leaves_only_the_target() {
-        let dir = std::env::temp_dir().join(format!("ticklake-pq-{}", std::process::id()));
+    fn atomic_write_leaves_only_the_target_and_no_temporary() {
+        let root = std::env::temp_dir().join(format!("ticklake-pq-{}", std::process::id()));
+        let dir = root.join("bars/1s");
+        let temps = root.join(".ticklake/tmp/bars/1s");
         fs::create_dir_all(&dir).unwrap();
         let target = dir.join("A.2024-01.parquet");
-        let written =
-            write_atomic(&target, &batch(vec![T0, T0 + 1]), &WriteOptions::default()).unwrap();
+        let written = write_atomic(
+            &target,
+            &temps,
+            &batch(vec![T0, T0 + 1]),
+            &WriteOptions::default(),
+        )
+        .unwrap();
         assert_eq!(written.rows, 2);
         assert_eq!(written.bytes, fs::metadata(&target).unwrap().len());
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("A.2024-01.parquet")]);
+        let names = |d: &Path| -> Vec<std::ffi::OsString> {
+            fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect()
+        };
+        assert_eq!(
+            names(&dir),
+            vec![std::ffi::OsString::from("A.2024-01.parquet")]
+        );
+        assert!(names(&temps).is_empty());
         let bad = WriteOptions {
             zstd_level: 23,
             ..WriteOptions::default()
         };
-        assert!(write_atomic(&target, &batch(vec![T0]), &bad).is_err());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-        fs::remove_dir_all(&dir).unwrap();
+        assert!(write_atomic(&target, &temps, &batch(vec![T0]), &bad).is_err());
+        assert_eq!(names(&dir).len(), 1);
+        assert!(names(&temps).is_empty());
+        let temp = temp_path(&target, &temps);
+        assert!(temp.starts_with(&temps));
+        assert!(!temp.to_string_lossy().ends_with(".parquet"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A file with direct columns and arrow-rs columns (nulls in a number column, a list of strings).
+    fn mixed_batch() -> RecordBatch {
+        use arrow_array::builder::{ListBuilder, StringBuilder};
+        use arrow_array::{Int64Array, StringArray};
+        let n = 200_000;
+        let ts: ArrayRef = Arc::new(
+            TimestampNanosecondArray::from((0..n).map(|i| T0 + i * 1_000).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let price: ArrayRef = Arc::new(Float64Array::from(
+            (0..n)
+                .map(|i| 100.0 + (i % 97) as f64 / 100.0)
+                .collect::<Vec<_>>(),
+        ));
+        let id: ArrayRef = Arc::new(Int64Array::from(
+            (0..n)
+                .map(|i| (i % 5 != 0).then_some(i))
+                .collect::<Vec<_>>(),
+        ));
+        let tape: ArrayRef = Arc::new(StringArray::from(
+            (0..n)
+                .map(|i| if i % 3 == 0 { "A" } else { "C" })
+                .collect::<Vec<_>>(),
+        ));
+        let mut lists = ListBuilder::new(StringBuilder::new());
+        for i in 0..n {
+            lists
+                .values()
+                .append_value(if i % 2 == 0 { "@" } else { "T" });
+            lists.append(true);
+        }
+        let conditions: ArrayRef = Arc::new(lists.finish());
+        RecordBatch::try_from_iter(vec![
+            ("timestamp", ts),
+            ("price", price),
+            ("id", id),
+            ("tape", tape),
+            ("conditions", conditions),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn every_chunk_has_a_page_index_and_every_page_a_checksum() {
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+        use parquet::file::metadata::PageIndexPolicy;
+        let b = mixed_batch();
+        let options = WriteOptions {
+            delta_columns: vec!["timestamp".into(), "id".into()],
+            ..WriteOptions::default()
+        };
+        let bytes =
+            bytes::Bytes::from(encode(Vec::new(), &b, &options, Path::new("x.parquet")).unwrap());
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes)
+            .unwrap();
+        assert_eq!(
+            meta.file_metadata().created_by(),
+            Some(created_by().as_str())
+        );
+        assert!(created_by().starts_with(&format!(
+            "ticklake version {} (build ",
+            env!("CARGO_PKG_VERSION")
+        )));
+        let (columns, offsets) = (meta.column_index().unwrap(), meta.offset_index().unwrap());
+        for rg in 0..meta.num_row_groups() {
+            for c in 0..meta.row_group(rg).num_columns() {
+                assert!(
+                    !matches!(
+                        columns[rg][c],
+                        parquet::file::page_index::column_index::ColumnIndexMetaData::NONE
+                    ),
+                    "rg {rg} column {c}"
+                );
+                assert!(
+                    !offsets[rg][c].page_locations().is_empty(),
+                    "rg {rg} column {c}"
+                );
+            }
+        }
+        // The crate reads with CRC verification (the `crc` feature in the tests): clean bytes read back equal.
+        let read = |data: bytes::Bytes| -> std::result::Result<Vec<RecordBatch>, String> {
+            let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                data,
+                ArrowReaderOptions::new(),
+            )
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+            reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        };
+        let back = read(bytes.clone()).unwrap();
+        let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
+        assert_eq!(back.columns(), b.columns());
+        // A flipped bit inside any page (each column's first data page here) is caught by its checksum.
+        for (c, index) in offsets[0].iter().enumerate() {
+            let location = &index.page_locations()[0];
+            let at = usize::try_from(location.offset).unwrap()
+                + usize::try_from(location.compressed_page_size).unwrap()
+                - 3;
+            let mut damaged = bytes.to_vec();
+            damaged[at] ^= 0x10;
+            let err = read(bytes::Bytes::from(damaged)).unwrap_err();
+            assert!(
+                err.to_lowercase().contains("crc") || err.contains("checksum"),
+                "column {c}: {err}"
+            );
+        }
     }
 }

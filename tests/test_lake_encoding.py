@@ -36,9 +36,10 @@ def shaped(rng: np.random.Generator, n: int, pool: np.ndarray, run: int) -> np.n
 
 
 def stamps(rng: np.random.Generator, n: int, spread_days: int) -> np.ndarray:
-    """``n`` unique sorted UTC ns timestamps within the first ``spread_days`` New York days of April 2024."""
+    """``n`` unique sorted UTC ns timestamps within the first ``spread_days`` New York days of April 2024, whole
+    microseconds (the unit bars and quotes are stored in), half the time with a sub-second part."""
     seconds = rng.choice(spread_days * 86_400, size=n, replace=False)
-    nanos = rng.integers(0, 1_000_000_000, n) if rng.random() < 0.5 else 0
+    nanos = rng.integers(0, 1_000_000, n) * 1_000 if rng.random() < 0.5 else 0
     return np.sort(APRIL + seconds.astype(np.int64) * 1_000_000_000 + nanos)
 
 
@@ -81,6 +82,7 @@ def assert_same_everywhere(path: str, expected: pa.Table) -> None:
     assert relation is not None
     readers = {
         "pyarrow": pq.read_table(path),
+        "pyarrow, page checksums verified": pq.read_table(path, page_checksum_verification=True),
         "polars": pl.read_parquet(path).to_arrow(),
         "duckdb": relation.arrow(),
     }

@@ -22,7 +22,8 @@ ANCHORS = [
     pd.Timestamp("2024-03-31 23:59:59", tz=NY),
     pd.Timestamp("2024-04-01 00:00:00", tz=NY),
 ]
-POOL = sorted({int((a + pd.Timedelta(nanoseconds=d)).value) for a in ANCHORS for d in (-1, 0, 1, 10**9)})
+# One microsecond either side of each anchor: the finest step 1s bars are stored in (SPEC §2).
+POOL = sorted({int((a + pd.Timedelta(nanoseconds=d)).value) for a in ANCHORS for d in (-1000, 0, 1000, 10**9)})
 SYMBOLS = ["AAPL", "BRK.B"]
 
 rows = st.lists(
@@ -75,7 +76,8 @@ def test_writes_match_a_dict_reference(
         got = lake.read_bars_arrow(SYMBOLS, "1s")
         expected = sorted(reference.items(), key=lambda kv: (SYMBOLS.index(kv[0][0]), kv[0][1]))
         assert got["symbol"].to_pylist() == [k[0] for k, _ in expected]
-        assert got["timestamp"].cast(pa.int64()).to_pylist() == [k[1] for k, _ in expected]
+        ns = got["timestamp"].cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+        assert ns.to_pylist() == [k[1] for k, _ in expected]
         assert got["volume"].to_pylist() == [v for _, v in expected]
         # Every file holds only its own New York month, sorted and unique.
         assert lake.validate() == []

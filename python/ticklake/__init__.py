@@ -34,6 +34,7 @@ from ticklake.importer import ImportReport, import_api
 from ticklake.inventory import Problem
 from ticklake.kernels import BarAggregator, QuoteSampler, bars, best_quotes
 from ticklake.lake import FileWrite, Lake
+from ticklake.migrate import MigrationReport
 
 __version__: str = _core.__version__
 
@@ -60,6 +61,7 @@ __all__ = [
     "LakeFileNotFoundError",
     "LakeIOError",
     "LakeLockedError",
+    "MigrationReport",
     "MissingExtraError",
     "Problem",
     "QuoteSampler",

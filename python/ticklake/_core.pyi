@@ -14,6 +14,7 @@ __all__ = [
     "best_quotes",
     "check_file_rows",
     "check_symbol",
+    "lake_conform",
     "lake_partition",
     "lake_publish",
     "lake_schema",
@@ -41,8 +42,10 @@ def period_of_ns(ts: int, yearly: bool) -> tuple[str, int, int]: ...
 def period_bounds(key: str, yearly: bool) -> tuple[int, int]: ...
 def lake_partition(data: Any, kind: str, symbol: str | None) -> list[tuple[str, str, pa.Table]]: ...
 def check_file_rows(data: Any, kind: str, symbol: str, period: str) -> None: ...
+def lake_conform(path: str, data: Any, kind: str) -> pa.Table: ...
 def lake_publish(
     path: str,
+    temp_dir: str,
     kind: str,
     symbol: str,
     period: str,

@@ -8,6 +8,7 @@ Example:
     $ ticklake coverage bars/1m --png coverage.png
     $ ticklake gaps bars/1m --symbols AAPL,MSFT --start 2024-01-02 --end 2024-12-31
     $ ticklake plot AAPL 2024-01-10 2024-01-10 --spread --png aapl.png
+    $ ticklake migrate
 """
 
 from __future__ import annotations
@@ -195,6 +196,19 @@ def validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """Rewrites old-form files in place; exit status 1 when a file could not be migrated."""
+    report = Lake(args.root).migrate()
+    for path in report.rewritten:
+        print(f"rewritten  {path}")
+    for path in report.removed:
+        print(f"removed    {path}")
+    for path, reason in report.failed:
+        print(f"failed     {path}: {reason}")
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
 def import_api_command(args: argparse.Namespace) -> int:
     """Backfills from Alpaca into the lake (or, with ``--plan``, prints the plan)."""
     from ticklake.client import AlpacaClient
@@ -226,7 +240,7 @@ def import_api_command(args: argparse.Namespace) -> int:
         **options,
     )
     if args.fill_gaps and not report.days:
-        print(f"no gaps: the lake holds every {args.kind} trading day of {args.symbols} from {args.start} to {args.end}")
+        print(f"no gaps: the lake holds every {args.kind} trading day of {args.symbols} in {args.start}..{args.end}")
         return 0
     print(report.summary())
     for written in report.files:
@@ -401,6 +415,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=50)
     p.set_defaults(run=sql)
     command("validate", "check every lake file against the spec").set_defaults(run=validate)
+    command(
+        "migrate", "rewrite files of earlier schema versions (and other writers' files) in place, atomically"
+    ).set_defaults(run=migrate)
     p = command("import-api", "backfill from Alpaca (APCA_API_KEY_ID, APCA_API_SECRET_KEY, APCA_API_DATA_URL)")
     p.add_argument("kind", choices=["1s", "1m", "1d", "quotes", "trades"])
     p.add_argument("symbols", help="SYMBOL[,SYMBOL...]")

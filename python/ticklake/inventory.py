@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake.exceptions import CorruptFileError, TicklakeError
-from ticklake.storage import corrupt_file
+from ticklake.storage import HIDDEN, corrupt_file
 
 if TYPE_CHECKING:
     from ticklake.lake import Lake
@@ -67,14 +67,19 @@ def inventory(lake: Lake) -> pd.DataFrame:
                     continue  # removed by a writer (``replace`` emptied it) since the listing
                 raise
             first = last = None
-            ts_index = meta.schema.to_arrow_schema().get_field_index("timestamp")
+            arrow = meta.schema.to_arrow_schema()
+            ts_index = arrow.get_field_index("timestamp")
             if meta.num_row_groups and ts_index >= 0:
+                ts_type = arrow.field(ts_index).type
+                # Statistics are in the file's unit: us for bars and quotes (schema version 2), ns for trades and
+                # for files of version 1.
+                scale = {"s": 10**9, "ms": 10**6, "us": 10**3}.get(getattr(ts_type, "unit", "ns"), 1)
                 head = meta.row_group(0).column(ts_index).statistics
                 tail = meta.row_group(meta.num_row_groups - 1).column(ts_index).statistics
                 if head is not None and head.has_min_max:
-                    first = head.min_raw
+                    first = int(head.min_raw) * scale  # type: ignore[arg-type]
                 if tail is not None and tail.has_min_max:
-                    last = tail.max_raw
+                    last = int(tail.max_raw) * scale  # type: ignore[arg-type]
             rows.append(
                 {
                     "kind": kind,
@@ -109,9 +114,24 @@ def _check_file(kind: str, path: Path) -> list[str]:
     except (CorruptFileError, pa.ArrowException, OSError, ValueError) as err:
         return [f"unreadable: {err}"]
     expected = _core.lake_schema(kind)
-    if not table.schema.equals(expected):
-        problems.append(f"schema differs from SPEC §2: found {table.schema.to_string(show_schema_metadata=False)}")
     kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+    try:
+        # The reader's and the writer's one rule: conformable files are read and merged into, the rest refused.
+        _core.lake_conform(str(path), table, kind)
+    except CorruptFileError as err:
+        return [f"cannot be read or written (neither the reader nor the writer takes it): {err}"]
+    if not table.schema.equals(expected):
+        found = table.schema.to_string(show_schema_metadata=False, show_field_metadata=False)
+        if _version_one(table.schema, expected):
+            problems.append(
+                "schema version 1 (timestamps in ns): readable and writable; the next write of the file or "
+                "`ticklake migrate` rewrites it as version " + lake_schema_version()
+            )
+        else:
+            problems.append(
+                "not the SPEC §2 schema, but conformable (read and written by the lake's one rule; the next write "
+                f"or `ticklake migrate` rewrites it): found {found}"
+            )
     missing = [k for k in REQUIRED_METADATA if k not in kv]
     if missing:
         problems.append(f"footer metadata lacks {', '.join(missing)}")
@@ -122,6 +142,26 @@ def _check_file(kind: str, path: Path) -> list[str]:
     except TicklakeError as err:
         problems.append(str(err))
     return problems
+
+
+def lake_schema_version() -> str:
+    """The schema version this ticklake writes (the footer's ``ticklake.schema_version``).
+
+    Example:
+        >>> lake_schema_version()
+        '2'
+    """
+    from ticklake.lake import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
+
+
+def _version_one(found: pa.Schema, expected: pa.Schema) -> bool:
+    """The stored schema of version 1: the same columns, timestamps in ns."""
+    ns = expected.set(
+        expected.get_field_index("timestamp"), expected.field("timestamp").with_type(pa.timestamp("ns", tz="UTC"))
+    )
+    return found.equals(ns)
 
 
 def validate(lake: Lake) -> list[Problem]:
@@ -135,23 +175,32 @@ def validate(lake: Lake) -> list[Problem]:
     now = time.time()
     for kind in layout.KINDS:
         directory = Path(lake.root, kind)
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.iterdir()):
-            if path.name.startswith(".") and path.name.endswith(".lock"):
-                continue
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if path.name.startswith(".") and path.name.endswith((".parquet.lock", ".tmp")):
+                    problems.append(
+                        Problem(
+                            path,
+                            "stray: a lock or temporary file of ticklake 0.1 in a data folder (readers of "
+                            "the folder trip over it); the next write of its file or `ticklake migrate` removes it",
+                        )
+                    )
+                    continue
+                if not path.name.endswith(".parquet") or not path.is_file() or path.is_symlink():
+                    problems.append(
+                        Problem(path, "stray: not a lake file (only SYMBOL.PERIOD.parquet files belong here)")
+                    )
+                    continue
+                problems.extend(Problem(path, p) for p in _check_steady(kind, path))
+        temps = Path(lake.root, HIDDEN, "tmp", kind)
+        if temps.is_dir():
+            for path in sorted(temps.glob("*.tmp")):
                 # A writer's temporary may vanish while we look: only a lasting, old one is a problem.
                 with contextlib.suppress(FileNotFoundError):
                     if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
                         problems.append(
                             Problem(path, "stale temporary file (a killed writer's); the next write removes it")
                         )
-                continue
-            if not path.name.endswith(".parquet") or path.is_dir():
-                problems.append(Problem(path, "not a lake file (only SYMBOL.PERIOD.parquet files belong here)"))
-                continue
-            problems.extend(Problem(path, p) for p in _check_steady(kind, path))
     return problems
 
 
@@ -166,6 +215,7 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 def _check_steady(kind: str, path: Path, attempts: int = 3) -> list[str]:
     """:func:`_check_file` on a file that a writer may replace or remove meanwhile: a file is only reported when the
     same version of it fails twice; a removed one is no problem."""
+    problems: list[str] = []
     for _ in range(attempts):
         before = _identity(path)
         if before is None:

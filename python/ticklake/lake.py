@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,23 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ticklake import _core, layout
 from ticklake._arrow import arrow_input
 from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
 from ticklake.exceptions import CorruptFileError, InvalidInputError
 from ticklake.inventory import Problem
+from ticklake.migrate import MigrationReport
+from ticklake.reader import first_unreadable, read_range
 from ticklake.sessions import (
     SESSIONS,
     Session,
     overlaps,
-    range_slice,
-    session_windows,
     utc_range,
-    window_indices,
 )
-from ticklake.storage import LocalStorage, corrupt_file
+from ticklake.storage import LocalStorage
 
 if TYPE_CHECKING:
     import duckdb
@@ -46,7 +42,8 @@ if TYPE_CHECKING:
 
     from ticklake.gaps import Gaps
 
-SCHEMA_VERSION = "1"
+#: The footer's ``ticklake.schema_version`` (SPEC §2). 1: every timestamp in ns; 2: bars and quotes in us.
+SCHEMA_VERSION = "2"
 DEFAULT_ROOT = "data/parquet"
 VIEWS: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
 
@@ -98,7 +95,7 @@ class Lake:
         if not 1 <= compression_level <= 22:
             raise InvalidInputError(f"compression_level {compression_level} is outside ZSTD's 1-22")
         self.compression_level = compression_level
-        self.storage = LocalStorage(lock_timeout=lock_timeout)
+        self.storage = LocalStorage(self.root, lock_timeout=lock_timeout)
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
@@ -299,7 +296,7 @@ class Lake:
             else:
                 paths = [layout.file_path(self.root, kind, name, p) for p in layout.periods(kind, lo, hi)]
             for path in paths:
-                table = _read_range(path, schema, name, read_cols, lo, hi, session)
+                table = read_range(path, kind, name, read_cols, lo, hi, session)
                 if table is not None and table.num_rows:
                     tables.append(table)
         target = pa.schema([schema.field(c) for c in read_cols])
@@ -308,7 +305,8 @@ class Lake:
             out = out.drop_columns(["timestamp"])
         if tz != "UTC" and "timestamp" in wanted:
             index = out.schema.get_field_index("timestamp")
-            out = out.set_column(index, "timestamp", out.column(index).cast(pa.timestamp("ns", tz=tz)))
+            unit = out.schema.field(index).type.unit
+            out = out.set_column(index, "timestamp", out.column(index).cast(pa.timestamp(unit, tz=tz)))
         return out.select(wanted)
 
     def read_bars(
@@ -466,8 +464,10 @@ class Lake:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with views ``bars_1s``, ``bars_1m``, ``bars_1d`` and ``quotes`` over the lake.
 
-        Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. DuckDB reads the timestamps as
-        ``TIMESTAMPTZ_NS`` (nanoseconds, UTC).
+        Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. The views' timestamps are ``TIMESTAMPTZ``
+        (microseconds, UTC) and the session's ``TimeZone`` is UTC, so a plain string bound such as
+        ``timestamp >= '2024-01-16 14:30:00'`` means UTC here (in another DuckDB session it means the session's
+        zone: write ``TIMESTAMPTZ '2024-01-16 14:30:00+00'`` to be unambiguous anywhere).
 
         Raises:
             CorruptFileError: DuckDB cannot open a kind's files (the message names the damaged one).
@@ -491,8 +491,13 @@ class Lake:
             files = self.files(kind)
             if files:
                 pattern = str(Path(self.root, kind, "*.parquet")).replace("'", "''")
+                # TIMESTAMPTZ (us, UTC) whatever the file's version: schema version 1 stored nanoseconds, which
+                # DuckDB reads as a naive TIMESTAMP_NS.
                 try:
-                    con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{pattern}')")
+                    con.execute(
+                        f"CREATE VIEW {view} AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp) "
+                        f"FROM read_parquet('{pattern}', union_by_name = true)"
+                    )
                 except duckdb.Error as err:
                     con.close()
                     raise _damaged(files, err) from None
@@ -502,7 +507,8 @@ class Lake:
         return con
 
     def sql(self, query: str) -> pd.DataFrame:
-        """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``).
+        """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``); timestamps
+        come back tz-aware in UTC.
 
         Example:
             >>> lake.sql("SELECT symbol, sum(volume) AS volume FROM bars_1d GROUP BY symbol ORDER BY symbol")
@@ -562,9 +568,31 @@ class Lake:
 
         return inventory(self)
 
+    def migrate(self) -> MigrationReport:
+        """Rewrites, in place and atomically, every file not in the current form: files of schema version 1
+        (nanosecond bars and quotes) and conformable files other writers made. Rows and provenance metadata are
+        kept; each file is rewritten under its lock like any write. The locks and temporary files ticklake 0.1
+        left in the data folders are removed. Idempotent: a second run rewrites nothing.
+
+        Without it, the next write of a file brings that file across (the merge conforms the stored rows).
+
+        Returns:
+            A :class:`~ticklake.migrate.MigrationReport` (rewritten, current, removed, failed).
+
+        Example:
+            >>> lake.migrate().summary()
+            '2 file(s) rewritten, 14 already current, 4 stray file(s) removed, 0 failed'
+        """
+        from ticklake.migrate import migrate
+
+        return migrate(self)
+
     def validate(self) -> list[Problem]:
         """Checks every file against SPEC §1-2: name, schema, footer metadata, sorted unique timestamps, the
-        symbol column and the period of every row; also reports stray files and stale temporary files.
+        symbol column and the period of every row; also reports strays (anything in a data folder that is not a lake
+        file, e.g. the locks ticklake 0.1 kept there) and stale temporary files. A file of schema version 1 or
+        another writer's conformable file is reported as such (readable and writable; ``migrate`` rewrites it),
+        apart from files that neither the reader nor the writer takes.
 
         Returns:
             The problems found (empty when the lake is sound).
@@ -763,12 +791,9 @@ class Lake:
 
 def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
     """DuckDB could not open a kind's files: name the first whose footer does not read."""
-    for path in files:
-        try:
-            pq.read_metadata(path)
-        except (pa.ArrowException, OSError, ValueError) as bad:
-            return corrupt_file(path, bad)
-    return CorruptFileError(f"DuckDB cannot read the lake's files ({files[0].parent}): {err}")
+    return first_unreadable(files) or CorruptFileError(
+        f"DuckDB cannot read the lake's files ({files[0].parent}): {err}"
+    )
 
 
 def _replace_windows(replace: Any) -> list[tuple[int, int]]:
@@ -794,127 +819,7 @@ def _replace_windows(replace: Any) -> list[tuple[int, int]]:
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    frame: pd.DataFrame = table.to_pandas()
+    # pandas gets its default unit, nanoseconds (lossless from the stored microseconds), so code that worked with
+    # the frames of schema version 1 (e.g. ``astype("int64")`` as epoch nanoseconds) keeps working.
+    frame: pd.DataFrame = table.to_pandas(coerce_temporal_nanoseconds=True)
     return frame
-
-
-def _read_range(
-    path: Path, expected: pa.Schema, symbol: str, columns: list[str], lo: int | None, hi: int | None, session: str
-) -> pa.Table | None:
-    """Reads the rows of one file in ``[lo, hi)``, skipping row groups by their timestamp statistics.
-
-    The symbol column is rebuilt from the file name instead of decoded (it is constant in a file, which
-    :meth:`Lake.validate` checks); decoding it was a sixth of a one-day read.
-    """
-    try:
-        opened = _open_footer(path)
-    except FileNotFoundError:
-        return None
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise corrupt_file(path, err) from err
-    if opened is None:
-        return None
-    file, spans = opened
-    try:
-        return _read_groups(file, spans, expected, symbol, columns, lo, hi, session)
-    except InvalidInputError:
-        raise
-    except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
-        # Any reader failure on a damaged file becomes one error that names the file.
-        raise corrupt_file(path, err) from err
-
-
-#: Parsed footers of recently read files, by path: (inode, size, mtime), the metadata, and the timestamp span of
-#: each row group (None without statistics).
-_FooterEntry = tuple[tuple[int, int, int], pq.FileMetaData, list[tuple[int, int] | None]]
-_footers: OrderedDict[str, _FooterEntry] = OrderedDict()
-_footers_lock = threading.Lock()
-_FOOTERS_KEPT = 256
-
-
-def _file_key(path: Path) -> tuple[int, int, int]:
-    st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _open_footer(path: Path) -> tuple[pq.ParquetFile, list[tuple[int, int] | None]] | None:
-    """Opens a lake file, reusing its parsed footer (and row-group spans) while the file is unchanged.
-
-    Lake files are replaced by rename, never rewritten in place, so a changed file has another inode. The file is
-    stat'ed again after opening: one swapped in meanwhile is reopened and its own footer read, never another's.
-    Day-by-day reads of a month skip the footer parse this way (a sixth of a one-day read).
-    """
-    try:
-        key = _file_key(path)
-    except FileNotFoundError:
-        return None
-    name = str(path)
-    with _footers_lock:
-        hit = _footers.get(name)
-        if hit is not None and hit[0] != key:
-            hit = None
-        if hit is not None:
-            _footers.move_to_end(name)
-    if hit is not None:
-        file = pq.ParquetFile(path, metadata=hit[1])
-        if _file_key(path) == key:
-            return file, hit[2]
-    file = pq.ParquetFile(path)
-    spans = _row_group_spans(file)
-    if _file_key(path) == key:
-        with _footers_lock:
-            _footers[name] = (key, file.metadata, spans)
-            _footers.move_to_end(name)
-            while len(_footers) > _FOOTERS_KEPT:
-                _footers.popitem(last=False)
-    return file, spans
-
-
-def _row_group_spans(file: pq.ParquetFile) -> list[tuple[int, int] | None]:
-    """``[first, last + 1)`` of each row group's timestamps from its statistics (None where there are none)."""
-    meta = file.metadata
-    ts_index = file.schema_arrow.get_field_index("timestamp")
-    spans: list[tuple[int, int] | None] = []
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(ts_index).statistics if ts_index >= 0 else None
-        if stats is not None and stats.has_min_max:
-            spans.append((int(stats.min_raw), int(stats.max_raw) + 1))  # type: ignore[arg-type]
-        else:
-            spans.append(None)
-    return spans
-
-
-def _read_groups(
-    file: pq.ParquetFile,
-    spans: list[tuple[int, int] | None],
-    expected: pa.Schema,
-    symbol: str,
-    columns: list[str],
-    lo: int | None,
-    hi: int | None,
-    session: str,
-) -> pa.Table | None:
-    stored = file.schema_arrow
-    for name in columns:
-        index = stored.get_field_index(name)
-        if index < 0 or stored.field(index).type != expected.field(name).type:
-            found = stored.field(index).type if index >= 0 else "nothing"
-            raise ValueError(f"column {name!r} should be {expected.field(name).type}, found {found}")
-    ts_index = stored.get_field_index("timestamp")
-    if ts_index < 0 or stored.field(ts_index).type != pa.timestamp("ns", tz="UTC"):
-        raise ValueError("no timestamp[ns, UTC] column")
-    groups = [i for i, span in enumerate(spans) if span is None or overlaps(span, lo, hi)]
-    if not groups:
-        return None
-    table = file.read_row_groups(groups, columns=[c for c in columns if c != "symbol"])
-    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
-    a, b = range_slice(ts, lo, hi)
-    table = table.slice(a, b - a)
-    if session != "all" and table.num_rows:
-        ts = ts[a:b]
-        rows = window_indices(ts, session_windows(session, int(ts[0]), int(ts[-1])))
-        table = table.take(pa.array(rows, type=pa.int64()))
-    if "symbol" in columns:
-        symbols = pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows)
-        table = table.add_column(0, pa.field("symbol", pa.string(), nullable=False), symbols)
-    return table

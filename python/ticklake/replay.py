@@ -17,50 +17,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from ticklake import _core, layout
-from ticklake.exceptions import CorruptFileError, InvalidInputError
-from ticklake.sessions import overlaps, range_slice, utc_range
-from ticklake.storage import corrupt_file
+from ticklake import layout
+from ticklake.exceptions import InvalidInputError
+from ticklake.reader import iter_row_groups
+from ticklake.sessions import overlaps, utc_range
 
 if TYPE_CHECKING:
     from ticklake.lake import Lake
 
 
 def _symbol_chunks(lake: Lake, kind: str, symbol: str, lo: int | None, hi: int | None) -> Iterator[pa.Table]:
-    """One symbol's rows in ``[lo, hi)``, one row group at a time, in time order."""
-    schema = _core.lake_schema(kind)
-    previous: int | None = None
+    """One symbol's rows in ``[lo, hi)``, one checked row group at a time, in time order."""
     for path in lake.files(kind, symbol):
         name = layout.parse_name(path.name)
         if name is None:
             continue
         if not overlaps(layout.period_bounds(kind, name.period), lo, hi):
             continue
-        try:
-            file = pq.ParquetFile(path)
-            for index in range(file.metadata.num_row_groups):
-                table = file.read_row_group(index).cast(schema)
-                ts = table["timestamp"].cast(pa.int64()).to_numpy()
-                # The merge below relies on each symbol's rows coming in time order: a file that breaks it (written
-                # by another tool) is refused, never merged into an ever-growing buffer.
-                unordered = np.flatnonzero(ts[1:] < ts[:-1])
-                if len(unordered) or (len(ts) and previous is not None and ts[0] < previous):
-                    row = int(unordered[0]) + 1 if len(unordered) else 0
-                    raise corrupt_file(path, ValueError(f"rows out of time order (row group {index}, row {row})"))
-                others = [str(s) for s in pc.unique(table["symbol"]).to_pylist()]
-                if others and others != [symbol]:
-                    raise corrupt_file(path, ValueError(f"holds rows of {sorted(set(others) - {symbol})}"))
-                if len(ts):
-                    previous = int(ts[-1])
-                a, b = range_slice(ts, lo, hi)
-                if b > a:
-                    yield table.slice(a, b - a)
-        except CorruptFileError:
-            raise
-        except (pa.ArrowException, OSError, ValueError) as err:
-            raise corrupt_file(path, err) from err
+        yield from iter_row_groups(path, kind, symbol, lo, hi)
 
 
 def replay(

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_select::concat::concat_batches;
@@ -30,13 +31,17 @@ fn one_batch(data: AnyRecordBatch) -> PyResult<(arrow_schema::SchemaRef, Vec<Rec
 }
 
 fn concat(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    // The stream's schema, not the batches': it carries the file's footer metadata (the schema version).
     match batches {
-        [one] => Ok(one.clone()),
+        [one] => Ok(RecordBatch::try_new(
+            Arc::clone(schema),
+            one.columns().to_vec(),
+        )?),
         _ => Ok(concat_batches(schema, batches)?),
     }
 }
 
-/// The stored schema of a kind (`bars/1s`, `bars/1m`, `bars/1d`, `quotes`, `trades`).
+/// The stored schema of a kind (`bars/1s`, `bars/1m`, `bars/1d`, `quotes`, `trades`), SPEC §2.
 #[pyfunction]
 fn lake_schema<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
     let kind = Kind::parse(kind).py_err(py)?;
@@ -105,13 +110,36 @@ fn check_file_rows(
     .py_err(py)
 }
 
+/// Conforms a stored file's rows (read by another writer's types, or an earlier schema version) to the kind's
+/// stored schema, with the writer's rule; raises `CorruptFileError` naming `path` and the column otherwise.
+#[pyfunction]
+fn lake_conform<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    data: AnyRecordBatch,
+    kind: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = Kind::parse(kind).py_err(py)?;
+    let (schema, batches) = one_batch(data)?;
+    let batch = detached(py, || -> Result<RecordBatch> {
+        let batch = concat(&schema, &batches).map_err(|e| Error::CorruptFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        lake::to_stored(&lake::conform_stored(&path, &batch, kind)?, kind)
+    })
+    .py_err(py)?;
+    table(py, batch)
+}
+
 /// Merges `incoming` into `existing` and publishes the file atomically; returns a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, kind, symbol, period, existing, incoming, replace, level, metadata, threads))]
+#[pyo3(signature = (path, temp_dir, kind, symbol, period, existing, incoming, replace, level, metadata, threads))]
 #[allow(clippy::too_many_arguments)]
 fn lake_publish<'py>(
     py: Python<'py>,
     path: PathBuf,
+    temp_dir: PathBuf,
     kind: &str,
     symbol: &str,
     period: &str,
@@ -138,7 +166,7 @@ fn lake_publish<'py>(
         let period = period_from_key(period, kind.yearly())?;
         let incoming = concat(&schema, &batches)?;
         // Parts from lake_partition are already conformed (and their values checked); anything else is conformed.
-        let incoming = if incoming.schema() == kind.schema() {
+        let incoming = if incoming.schema() == kind.working_schema() {
             incoming
         } else {
             lake::conform(&incoming, kind, Some(symbol))?
@@ -157,6 +185,7 @@ fn lake_publish<'py>(
         };
         lake::publish(
             &path,
+            &temp_dir,
             &file,
             existing.as_ref(),
             &incoming,
@@ -197,8 +226,12 @@ fn write_parquet(
         threads: 1,
         delta_columns: vec!["timestamp".to_owned()],
     };
+    // The temporary goes beside the file: staging folders hold no data a reader looks at.
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
     let written = detached(py, || -> Result<crate::parquet_io::Written> {
-        crate::parquet_io::write_atomic(&path, &concat(&schema, &batches)?, &options)
+        crate::parquet_io::write_atomic(&path, &dir, &concat(&schema, &batches)?, &options)
     })
     .py_err(py)?;
     Ok((written.rows, written.bytes))
@@ -214,5 +247,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_file_rows, m)?)?;
     m.add_function(wrap_pyfunction!(lake_publish, m)?)?;
     m.add_function(wrap_pyfunction!(write_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(lake_conform, m)?)?;
     Ok(())
 }
