@@ -84,6 +84,19 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Another writer held a lake file's lock for longer than the timeout.
+    #[error(
+        "{path}: locked by another writer (pid {}) for over {seconds} s",
+        holder.as_deref().unwrap_or("unknown")
+    )]
+    Locked {
+        /// The lake file.
+        path: PathBuf,
+        /// The holder's pid, as it wrote it into the lock.
+        holder: Option<String>,
+        /// How long this writer waited.
+        seconds: f64,
+    },
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {

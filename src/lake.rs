@@ -15,10 +15,13 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::interleave::interleave;
 use arrow_select::take::take_record_batch;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::parquet_io::{self, WriteOptions, Written};
+use crate::parquet_io::WriteOptions;
 use crate::schema::{self, bar_schema, quote_schema, trade_schema};
+use crate::store::{Change, Published, Store};
 use crate::time::{self, period_of, Period, NS_PER_DAY};
 
 /// A kind of lake file.
@@ -642,20 +645,6 @@ pub fn merge(
     Ok(RecordBatch::try_new(existing.schema(), columns)?)
 }
 
-/// What publishing one file did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Published {
-    /// The file was written (created or replaced).
-    Written(Written),
-    /// The merged rows equal the stored ones: nothing was written.
-    Unchanged {
-        /// Rows in the file.
-        rows: u64,
-    },
-    /// Every row was removed by `replace`: the file was deleted.
-    Removed,
-}
-
 /// Which lake file: its kind, symbol and period.
 #[derive(Clone, Debug)]
 pub struct LakeFile {
@@ -667,61 +656,118 @@ pub struct LakeFile {
     pub period: Period,
 }
 
-/// Read → merge → one atomic publish of one lake file. `existing` is the stored file's rows (already read by the
-/// storage layer, with the file's footer metadata on its schema), checked here before anything is merged into it;
-/// `incoming` is one [`Part`]'s rows. A stored file that is not in the current form (an earlier schema version,
-/// e.g. nanosecond bars, or another writer's types) is rewritten even when no row changes, so the next write
-/// brings every file across. The temporary file is written in `temp_dir` (see [`parquet_io::write_atomic`]).
+/// Reads the stored bytes of a lake file (page checksums verified) into one batch, the footer's key-value
+/// metadata on its schema.
 ///
 /// # Errors
-/// [`Error::CorruptFile`] when the stored rows break the lake's rules, write errors from
-/// [`parquet_io::write_atomic`].
-pub fn publish(
-    target: &Path,
-    temp_dir: &Path,
+/// [`Error::CorruptFile`] naming `location` when the bytes are not a readable Parquet file.
+pub fn read_stored(location: &str, bytes: &Bytes) -> Result<RecordBatch> {
+    let corrupt = |e: &dyn std::fmt::Display| Error::CorruptFile {
+        path: location.into(),
+        reason: e.to_string(),
+    };
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| corrupt(&e))?;
+    let mut schema = builder.schema().as_ref().clone();
+    if let Some(pairs) = builder.metadata().file_metadata().key_value_metadata() {
+        for pair in pairs {
+            if pair.key != "ARROW:schema" {
+                if let Some(value) = &pair.value {
+                    schema.metadata.insert(pair.key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let schema = Arc::new(schema);
+    let reader = builder
+        .with_batch_size(1 << 20)
+        .build()
+        .map_err(|e| corrupt(&e))?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(&e))?;
+    let batches: Vec<RecordBatch> = batches
+        .into_iter()
+        .map(|b| b.with_schema(schema.clone()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| corrupt(&e))?;
+    Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
+}
+
+/// Upserts one lake file through `store`: under the store's guarantee (a lock, or a conditional write retried on
+/// conflict), the stored rows are read and checked, `incoming` (one [`Part`]'s rows) is merged in (stored rows in
+/// the `replace` ranges dropped first) and the result published atomically. A stored file that is not in the
+/// current form (an earlier schema version, e.g. nanosecond bars, or another writer's types) is rewritten even when
+/// no row changes, so the next write brings every file across; one emptied by `replace` is deleted.
+///
+/// # Errors
+/// [`Error::CorruptFile`] when the stored file is damaged or breaks the lake's rules, the store's write errors.
+pub fn upsert(
+    store: &dyn Store,
+    key: &str,
     file: &LakeFile,
-    existing: Option<&RecordBatch>,
     incoming: &RecordBatch,
     replace: &[(i64, i64)],
     options: &WriteOptions,
+    keep_provenance: bool,
 ) -> Result<Published> {
     let (kind, symbol, period) = (file.kind, file.symbol.as_str(), &file.period);
     check_symbol(symbol)?;
     check_file_rows(incoming, kind, symbol, period)?;
-    let merged = match existing {
-        Some(stored) => {
-            let current = is_current(stored.schema_ref(), kind, options);
-            let stored = conform_stored(target, stored, kind)?;
-            check_file_rows(&stored, kind, symbol, period).map_err(|e| stored_error(target, &e))?;
-            let merged = merge(&stored, incoming, replace)?;
-            if merged == stored && current {
-                return Ok(Published::Unchanged {
-                    rows: merged.num_rows() as u64,
-                });
-            }
-            merged
-        }
-        None => incoming.clone(),
-    };
-    if merged.num_rows() == 0 {
-        if existing.is_some() {
-            parquet_io::remove_atomic(target)?;
-            return Ok(Published::Removed);
-        }
-        return Ok(Published::Unchanged { rows: 0 });
-    }
-    let options = WriteOptions {
+    let location = store.locate(key);
+    let base = WriteOptions {
         day_row_groups: !kind.yearly() && kind != Kind::Bars1m,
         delta_columns: kind.delta_columns(),
         ..options.clone()
     };
-    Ok(Published::Written(parquet_io::write_atomic(
-        target,
-        temp_dir,
-        &to_stored(&merged, kind)?,
-        &options,
-    )?))
+    store.rewrite(key, &mut |stored: Option<&Bytes>| {
+        let mut options = base.clone();
+        let merged = match stored {
+            Some(bytes) => {
+                let stored = read_stored(&location, bytes)?;
+                let current = is_current(stored.schema_ref(), kind, &options);
+                if keep_provenance {
+                    // `ticklake migrate`: the file's own provenance (source, feed, ...) over the defaults given.
+                    let mut metadata = options.metadata.clone();
+                    for (k, v) in stored.schema_ref().metadata() {
+                        if k.starts_with("ticklake.") && !RECOMPUTED.contains(&k.as_str()) {
+                            metadata.retain(|(key, _)| key != k);
+                            metadata.push((k.clone(), v.clone()));
+                        }
+                    }
+                    metadata.sort();
+                    options.metadata = metadata;
+                }
+                let stored = conform_stored(Path::new(&location), &stored, kind)?;
+                check_file_rows(&stored, kind, symbol, period)
+                    .map_err(|e| stored_error(Path::new(&location), &e))?;
+                let merged = merge(&stored, incoming, replace)?;
+                if merged == stored && current {
+                    return Ok(Change::Keep {
+                        rows: merged.num_rows() as u64,
+                    });
+                }
+                if merged.num_rows() == 0 {
+                    return Ok(Change::Remove);
+                }
+                merged
+            }
+            None if incoming.num_rows() == 0 => return Ok(Change::Keep { rows: 0 }),
+            None => incoming.clone(),
+        };
+        Ok(Change::Write(to_stored(&merged, kind)?, options))
+    })
 }
+
+/// Footer keys every write computes itself; `keep_provenance` keeps every other `ticklake.*` key of a stored file.
+const RECOMPUTED: [&str; 6] = [
+    "ticklake.version",
+    SCHEMA_VERSION_KEY,
+    "ticklake.kind",
+    "ticklake.symbol",
+    "ticklake.period",
+    "ticklake.period_rule",
+];
 
 /// The error for a stored file whose rows the lake cannot take: one message for the reader and the writer alike.
 fn stored_error(path: &Path, err: &Error) -> Error {

@@ -8,12 +8,14 @@ pub mod column_chunk;
 pub mod conditions;
 pub mod dedupe;
 pub mod error;
+pub mod fault;
 pub mod json;
 pub mod lake;
 pub mod pages;
 pub mod parquet_io;
 pub mod quotes;
 pub mod schema;
+pub mod store;
 pub mod stream;
 pub mod time;
 

@@ -36,6 +36,7 @@ use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use crate::column_chunk::{ChunkEncoder, EncodedChunk};
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::pages::{reframe, CollectedPages, PageCollector};
 use crate::time::ny_day_bounds;
 
@@ -408,7 +409,9 @@ pub fn temp_path(target: &Path, temp_dir: &Path) -> PathBuf {
     ))
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+/// The folder holding `path` (`.` for a bare name).
+#[must_use]
+pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -465,17 +468,24 @@ fn write_temp_then_publish(
         .into_inner()
         .map_err(|e| io_error(temp)(e.into_error()))?
         .file;
+    fault::point("write.temp");
     // An fsync failure is final for this write (no retry-and-trust): the error propagates and the temp is removed.
+    if fault::fail("write.fsync-eio") {
+        return Err(io_error(temp)(std::io::Error::from_raw_os_error(libc::EIO)));
+    }
     file.sync_all().map_err(io_error(temp))?;
     drop(file);
     let written = verify(temp, batch.num_rows())?;
+    fault::point("write.synced");
     fs::rename(temp, target).map_err(io_error(target))?;
+    fault::point("write.renamed");
     // The new entry in the target's directory, then the removed one in the temporary directory.
     let dir = parent_dir(target);
     sync_dir(&dir)?;
     if dir != temp_dir {
         sync_dir(temp_dir)?;
     }
+    fault::point("write.done");
     Ok(written)
 }
 
@@ -539,6 +549,7 @@ fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 /// [`Error::Io`] naming the file or directory.
 pub fn remove_atomic(target: &Path) -> Result<()> {
     fs::remove_file(target).map_err(io_error(target))?;
+    fault::point("remove.unlinked");
     sync_dir(&parent_dir(target))
 }
 

@@ -146,16 +146,38 @@ def test_two_processes_merging_into_the_same_month_lose_nothing(tmp_path: Path) 
     assert len(frame) == 23 * 960
 
 
+HOLDER = """
+import fcntl, os, sys, time
+lock = sys.argv[1]
+os.makedirs(os.path.dirname(lock), exist_ok=True)
+fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.pwrite(fd, str(os.getpid()).encode(), 0)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_held_lock_times_out_with_the_holders_pid(tmp_path: Path) -> None:
     lake = ticklake.Lake(tmp_path, lock_timeout=0.2)
     table = minute_bars("SPY", [D(2024, 1, 2)])
     path = tmp_path / "bars/1m/SPY.2024-01.parquet"
-    with (
-        ticklake.Lake(tmp_path).storage.lock(path),
-        pytest.raises(ticklake.LakeLockedError, match=rf"pid {os.getpid()}"),
-    ):
-        lake.write_bars(table, "1m")
-    assert not path.exists()
+    # Another process holds the file's lock, the way a writer does (flock on the lock under .ticklake/locks).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / ".ticklake/locks/bars/1m/SPY.2024-01.parquet.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ticklake.LakeLockedError, match=rf"SPY\.2024-01\.parquet: locked .*pid {holder.pid}"):
+            lake.write_bars(table, "1m")
+        assert not path.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
     lake.write_bars(table, "1m")
     assert path.exists()
 

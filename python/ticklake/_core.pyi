@@ -14,10 +14,11 @@ __all__ = [
     "best_quotes",
     "check_file_rows",
     "check_symbol",
+    "default_threads",
     "lake_conform",
     "lake_partition",
-    "lake_publish",
     "lake_schema",
+    "lake_upsert",
     "parse_page",
     "parse_timestamp_text",
     "period_bounds",
@@ -43,19 +44,21 @@ def period_bounds(key: str, yearly: bool) -> tuple[int, int]: ...
 def lake_partition(data: Any, kind: str, symbol: str | None) -> list[tuple[str, str, pa.Table]]: ...
 def check_file_rows(data: Any, kind: str, symbol: str, period: str) -> None: ...
 def lake_conform(path: str, data: Any, kind: str) -> pa.Table: ...
-def lake_publish(
-    path: str,
-    temp_dir: str,
+def lake_upsert(
+    root: str,
+    key: str,
     kind: str,
     symbol: str,
     period: str,
-    existing: Any | None,
     incoming: Any,
     replace: list[tuple[int, int]],
     level: int,
     metadata: dict[str, str],
     threads: int,
+    lock_timeout: float,
+    keep_provenance: bool = False,
 ) -> dict[str, Any]: ...
+def default_threads() -> int: ...
 def write_parquet(path: str, data: Any, level: int) -> tuple[int, int]: ...
 
 @final

@@ -232,18 +232,16 @@ class Lake:
         results = []
         for (name, period), incoming in sorted(jobs.items(), key=lambda item: item[0]):
             path = layout.file_path(self.root, kind, name, period)
-            with self.storage.lock(path):
-                summary = self.storage.publish(
-                    path,
-                    kind=kind,
-                    symbol=name,
-                    period=period,
-                    existing=self.storage.read(path),
-                    incoming=empty if incoming is None else incoming,
-                    replace=windows,
-                    level=self.compression_level,
-                    metadata=self._metadata(kind, name, period, metadata),
-                )
+            summary = self.storage.upsert(
+                path,
+                kind=kind,
+                symbol=name,
+                period=period,
+                incoming=empty if incoming is None else incoming,
+                replace=windows,
+                level=self.compression_level,
+                metadata=self._metadata(kind, name, period, metadata),
+            )
             results.append(FileWrite(path, name, period, summary["status"], summary["rows"], summary["bytes"]))
         return results
 

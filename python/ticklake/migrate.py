@@ -24,16 +24,6 @@ from ticklake.exceptions import TicklakeError
 if TYPE_CHECKING:
     from ticklake.lake import Lake
 
-#: Footer keys recomputed on every write; everything else a file's footer holds is provenance and is kept.
-_RECOMPUTED = {
-    "ticklake.version",
-    "ticklake.schema_version",
-    "ticklake.kind",
-    "ticklake.symbol",
-    "ticklake.period",
-    "ticklake.period_rule",
-}
-
 
 @dataclass
 class MigrationReport:
@@ -81,23 +71,17 @@ def migrate(lake: Lake) -> MigrationReport:
             if name is None:
                 continue
             try:
-                with lake.storage.lock(path):
-                    existing = lake.storage.read(path)
-                    if existing is None:
-                        continue
-                    footer = {k.decode(): v.decode() for k, v in (existing.schema.metadata or {}).items()}
-                    kept = {k: v for k, v in footer.items() if k.startswith("ticklake.") and k not in _RECOMPUTED}
-                    summary = lake.storage.publish(
-                        path,
-                        kind=kind,
-                        symbol=name.symbol,
-                        period=name.period,
-                        existing=existing,
-                        incoming=empty,
-                        replace=[],
-                        level=lake.compression_level,
-                        metadata=lake._metadata(kind, name.symbol, name.period, kept),
-                    )
+                summary = lake.storage.upsert(
+                    path,
+                    kind=kind,
+                    symbol=name.symbol,
+                    period=name.period,
+                    incoming=empty,
+                    replace=[],
+                    level=lake.compression_level,
+                    metadata=lake._metadata(kind, name.symbol, name.period, None),
+                    keep_provenance=True,
+                )
             except TicklakeError as err:
                 report.failed.append((path, str(err)))
                 continue

@@ -26,6 +26,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             ("LakeFileNotFoundError", None, None)
         }
+        Error::Locked { .. } => ("LakeLockedError", None, None),
         Error::Io { .. } | Error::ParquetWrite { .. } => ("LakeIOError", None, None),
     };
     let message = err.to_string();

@@ -16,9 +16,12 @@ use super::errors::IntoPyResult;
 use super::gil::detached;
 use super::kernels::table;
 use crate::error::{Error, Result};
-use crate::lake::{self, Kind, Published};
+use crate::lake::{self, Kind};
 use crate::parquet_io::WriteOptions;
+use crate::store::local::LocalStore;
+use crate::store::Published;
 use crate::time::{period_from_key, period_of};
+use std::time::Duration;
 
 /// Reads every batch of an Arrow stream into one batch.
 fn one_batch(data: AnyRecordBatch) -> PyResult<(arrow_schema::SchemaRef, Vec<RecordBatch>)> {
@@ -132,26 +135,27 @@ fn lake_conform<'py>(
     table(py, batch)
 }
 
-/// Merges `incoming` into `existing` and publishes the file atomically; returns a summary dict.
+/// Upserts one lake file under `root` (see `lake::upsert`): lock, read, merge, atomic publish, all here; returns a
+/// summary dict `{status, rows, bytes, row_groups}`.
 #[pyfunction]
-#[pyo3(signature = (path, temp_dir, kind, symbol, period, existing, incoming, replace, level, metadata, threads))]
+#[pyo3(signature = (root, key, kind, symbol, period, incoming, replace, level, metadata, threads, lock_timeout, keep_provenance=false))]
 #[allow(clippy::too_many_arguments)]
-fn lake_publish<'py>(
+fn lake_upsert<'py>(
     py: Python<'py>,
-    path: PathBuf,
-    temp_dir: PathBuf,
+    root: PathBuf,
+    key: &str,
     kind: &str,
     symbol: &str,
     period: &str,
-    existing: Option<AnyRecordBatch>,
     incoming: AnyRecordBatch,
     replace: Vec<(i64, i64)>,
     level: i32,
     metadata: HashMap<String, String>,
     threads: usize,
+    lock_timeout: f64,
+    keep_provenance: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = Kind::parse(kind).py_err(py)?;
-    let existing = existing.map(one_batch).transpose()?;
     let (schema, batches) = one_batch(incoming)?;
     let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
     metadata.sort();
@@ -162,6 +166,13 @@ fn lake_publish<'py>(
         threads,
         delta_columns: Vec::new(),
     };
+    if !(lock_timeout >= 0.0 && lock_timeout.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "lock_timeout {lock_timeout} is not a number of seconds"
+        )))
+        .py_err(py);
+    }
+    let store = LocalStore::new(root, Duration::from_secs_f64(lock_timeout));
     let outcome = detached(py, || -> Result<Published> {
         let period = period_from_key(period, kind.yearly())?;
         let incoming = concat(&schema, &batches)?;
@@ -171,26 +182,19 @@ fn lake_publish<'py>(
         } else {
             lake::conform(&incoming, kind, Some(symbol))?
         };
-        let existing = match &existing {
-            Some((s, b)) => Some(concat(s, b).map_err(|e| Error::CorruptFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
         let file = lake::LakeFile {
             kind,
             symbol: symbol.to_owned(),
             period,
         };
-        lake::publish(
-            &path,
-            &temp_dir,
+        lake::upsert(
+            &store,
+            key,
             &file,
-            existing.as_ref(),
             &incoming,
             &replace,
             &options,
+            keep_provenance,
         )
     })
     .py_err(py)?;
@@ -245,7 +249,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(period_bounds, m)?)?;
     m.add_function(wrap_pyfunction!(lake_partition, m)?)?;
     m.add_function(wrap_pyfunction!(check_file_rows, m)?)?;
-    m.add_function(wrap_pyfunction!(lake_publish, m)?)?;
+    m.add_function(wrap_pyfunction!(lake_upsert, m)?)?;
     m.add_function(wrap_pyfunction!(write_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(lake_conform, m)?)?;
     Ok(())

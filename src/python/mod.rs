@@ -9,6 +9,13 @@ mod lake;
 
 use pyo3::prelude::*;
 
+/// Threads a long job uses when the caller does not say: the cores the process may use, at most 8 (the one
+/// default thread count of the package).
+#[pyfunction]
+fn default_threads() -> usize {
+    crate::stream::default_threads()
+}
+
 /// The extension module `ticklake._core`.
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -17,6 +24,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add("MIN_TIMESTAMP", crate::time::MIN_TIMESTAMP)?;
     m.add("MAX_TIMESTAMP", crate::time::MAX_TIMESTAMP)?;
+    m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     kernels::register(m)?;
     lake::register(m)?;
     api::register(m)?;
