@@ -242,7 +242,7 @@ def concurrent_writers(root: Path, trials: int, writers: int = 4, seed: int = 2)
                 tally.lost += 1  # the day is missing, or older than its last acknowledged write
             elif versions.loc[day, "min"] != versions.loc[day, "max"]:
                 tally.torn += 1  # two versions of one day mixed
-    ticklake.Lake(root).write_bars(ticklake.Lake(root).read_bars_arrow("SPY", "1m").slice(0, 1), "1m")
+    ticklake.Lake(root).write_bars(ticklake.Lake(root).scan("1m", "SPY").to_arrow().slice(0, 1), "1m")
     tally.leaks += len(_leftovers(root))
     tally.seconds = time.monotonic() - started
     return tally

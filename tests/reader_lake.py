@@ -42,7 +42,7 @@ def day_tables(symbol: str, day: dt.date) -> dict[str, pa.Table]:
 
 def write_day(lake: ticklake.Lake, symbol: str, day: dt.date) -> None:
     for kind, table in day_tables(symbol, day).items():
-        lake.write(kind, table)
+        lake.write(table, kind)
 
 
 def upserted(symbol: str, day: dt.date) -> dict[str, pa.Table]:
@@ -85,7 +85,7 @@ def build(root: Path) -> dict[str, pa.Table]:
                 expected[(kind, symbol, day)] = table
     # Upserts: AAPL's January 3rd rows replaced by new values; BRK.B's January 4th replaced by its first hour only.
     for kind, table in upserted("AAPL", FIRST_DAYS[1]).items():
-        lake.write(kind, table)
+        lake.write(table, kind)
         expected[(kind, "AAPL", FIRST_DAYS[1])] = table
     day = FIRST_DAYS[2]
     start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(hours=5)  # NY midnight
@@ -93,7 +93,7 @@ def build(root: Path) -> dict[str, pa.Table]:
         ts = table.column("timestamp")
         cut = pc.less(ts, pa.scalar(start + dt.timedelta(hours=10), ts.type))
         head = table.filter(cut) if kind != "bars/1d" else table
-        lake.write(kind, head, replace=(start, start + dt.timedelta(days=1)))
+        lake.write(head, kind, replace=(start, start + dt.timedelta(days=1)))
         expected[(kind, "BRK.B", day)] = head
     # Two processes writing other days into the same month files at the same time.
     children = [

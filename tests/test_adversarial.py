@@ -116,7 +116,7 @@ def test_a_write_in_april_2262_is_refused_before_anything_is_allocated(tmp_path:
         table = pa.Table.from_pylist([{{k: v for k, v in row.items() if k in schema.names}}])
         table = table.set_column(1, "timestamp", table["timestamp"].cast(pa.timestamp("ns", tz="UTC")))
         try:
-            ticklake.Lake({str(tmp_path)!r}).write({kind!r}, table)
+            ticklake.Lake({str(tmp_path)!r}).write(table, {kind!r})
         except ticklake.InvalidInputError as err:
             assert "outside the supported range" in str(err), err
             print("ok")
@@ -188,7 +188,7 @@ def test_repeated_and_unconvertible_columns_are_refused(tmp_path: Path) -> None:
     for call in (
         lambda: ticklake.bars(twice),
         lambda: ticklake.BarAggregator("1s").push(twice),
-        lambda: lake.write("trades", twice, symbol="AAPL"),
+        lambda: lake.write(twice, "trades", symbol="AAPL"),
     ):
         with pytest.raises(ticklake.InvalidInputError, match="more than one column named 'price'"):
             call()

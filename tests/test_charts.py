@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from ticklake.candles import DOWN, UP, resample_ohlcv
-from ticklake.coverage import STATUSES
 from ticklake.coverage_chart import COLOURS, coverage_figure
+from ticklake.lake.coverage import STATUSES
 
 from tests.lake_data import bars_table, daily_bars, ny_grid, quotes_table
 

@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import ticklake
-from ticklake.coverage import coverage, summary
-from ticklake.gaps import GapRange
+from ticklake.lake.coverage import coverage, summary
+from ticklake.lake.gaps import GapRange
 
 from tests.lake_data import bars_table, daily_bars, ny_grid, quotes_table, trades_table
 
@@ -360,7 +360,7 @@ def test_coverage_of_many_symbols_is_one_row_per_symbol_and_day(tmp_path: Path) 
         kept = [d for d in days if rng.random() > 0.1]
         lake.write_bars(daily_bars(symbol, kept), "1d")
         expected[symbol] = [d for d in days if d not in kept and d > kept[0]]
-    cov = coverage(lake, "bars/1d", workers=3)
+    cov = coverage(lake.storage, "bars/1d", workers=3)
     assert len(cov) == 12 * len(days)
     gaps = lake.gaps("bars/1d")
     assert dict(gaps) == {s: v for s, v in expected.items() if v}

@@ -31,13 +31,13 @@ def path_of(lake: ticklake.Lake) -> Path:
 
 
 def test_a_pandas_written_month_is_read_and_written_consistently(lake: ticklake.Lake) -> None:
-    before = lake.read_bars_arrow("AAPL", "1m")
+    before = lake.scan("1m", "AAPL").to_arrow()
     frame = lake.read_bars("AAPL", "1m")
     frame.to_parquet(path_of(lake))  # pandas' own choice of types (pandas 3: symbol as large_string)
     written = pq.read_schema(path_of(lake))
     assert written.field("symbol").type != pa.string() or written.field("timestamp").type.unit == "ns"
     # The reader conforms it: same rows, the stored schema.
-    assert lake.read_bars_arrow("AAPL", "1m").equals(before)
+    assert lake.scan("1m", "AAPL").to_arrow().equals(before)
     problems = [p.problem for p in lake.validate()]
     assert any("conformable" in p for p in problems), problems
     assert not any("cannot be read" in p or "unreadable" in p for p in problems), problems
@@ -65,7 +65,7 @@ def test_conformable_foreign_types_are_taken_by_both(lake: ticklake.Lake, change
     foreign = change(stored)  # type: ignore[operator]
     pq.write_table(foreign, path_of(lake))
     expected = ticklake._core.lake_conform("x", foreign, "bars/1m")
-    assert lake.read_bars_arrow("AAPL", "1m").equals(expected)
+    assert lake.scan("1m", "AAPL").to_arrow().equals(expected)
     (w,) = lake.write_bars(minute_bars("AAPL", [D(2024, 1, 4)]), "1m")
     assert w.status == "written"
     assert lake.validate() == []

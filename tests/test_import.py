@@ -103,15 +103,15 @@ def test_lake_equals_the_kernels_over_the_servers_data(
     assert client.stats.retries > 0, "the faults never fired"
     for symbol in symbols:
         trades = in_range(data["trades"][symbol])
-        got = lake.read_trades_arrow(symbol)
+        got = lake.scan("trades", symbol).to_arrow()
         assert got["id"].to_pylist() == trades["id"].to_pylist()  # no trade twice at a day boundary
         assert got["timestamp"].equals(trades["timestamp"])
         assert got["update"].to_pylist() == trades["update"].to_pylist()
         expected = ticklake.bars(trades, interval="1s")
-        assert lake.read_bars_arrow(symbol, "1s").equals(expected.cast(lake.read_bars_arrow(symbol, "1s").schema))
+        assert lake.scan("1s", symbol).to_arrow().equals(expected.cast(lake.scan("1s", symbol).to_arrow().schema))
         quotes = in_range(data["quotes"][symbol])
         best = ticklake.best_quotes(quotes)
-        stored = lake.read_quotes_arrow(symbol)
+        stored = lake.scan("quotes", symbol).to_arrow()
         assert stored.equals(best.cast(stored.schema))
     meta = lake.inventory()
     assert set(meta["period"]) == {"2024-01", "2024-02"}
@@ -380,9 +380,9 @@ def test_fill_gaps_imports_exactly_the_days_the_lake_lacks(
         lake = ticklake.Lake(tmp_path)
         assert lake.gaps("bars/1s", ["AAPL", "BRK.B"], START, END) == {}
         # A lost day and a day cut short at noon.
-        aapl = lake.read_bars_arrow("AAPL", "1s")
+        aapl = lake.scan("1s", "AAPL").to_arrow()
         lake.write_bars(aapl.slice(0, 0), "1s", replace=("2024-01-31 05:00", "2024-02-01 05:00"), symbol="AAPL")
-        brk = lake.read_bars_arrow("BRK.B", "1s")
+        brk = lake.scan("1s", "BRK.B").to_arrow()
         lake.write_bars(brk.slice(0, 0), "1s", replace=("2024-02-01 17:00", "2024-02-02 05:00"), symbol="BRK.B")
         gaps = lake.gaps("1s", ["AAPL", "BRK.B"], START, END)
         assert gaps == {"AAPL": [D(2024, 1, 31)], "BRK.B": [D(2024, 2, 1)]}

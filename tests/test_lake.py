@@ -86,13 +86,13 @@ def test_every_reader_sees_the_same_values(lake: ticklake.Lake, kind: str) -> No
             table = table.drop_columns(["vwap"])
     if kind in ("1s", "1m", "1d"):
         written = lake.write_bars(table, kind)  # type: ignore[arg-type]
-        back = lake.read_bars_arrow("MSFT", kind)  # type: ignore[arg-type]
+        back = lake.scan(kind, "MSFT").to_arrow()  # type: ignore[arg-type]
     elif kind == "quotes":
         written = lake.write_quotes(table)
-        back = lake.read_quotes_arrow("MSFT")
+        back = lake.scan("quotes", "MSFT").to_arrow()
     else:
         written = lake.write_trades(table)
-        back = lake.read_trades_arrow("MSFT")
+        back = lake.scan("trades", "MSFT").to_arrow()
     assert sum(w.rows for w in written) == table.num_rows
     expected = table.cast(back.schema)
     assert back.equals(expected)
@@ -129,8 +129,8 @@ def test_pandas_and_polars_input(lake: ticklake.Lake) -> None:
     assert isinstance(frame, pd.DataFrame)
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert len(frame) == table.num_rows
-    assert lake.read_bars_polars("AAPL", "1m").height == table.num_rows
-    assert lake.read_quotes_polars("AAPL").height == 0
+    assert lake.scan("1m", "AAPL").to_polars().height == table.num_rows
+    assert lake.scan("quotes", "AAPL").to_polars().height == 0
 
 
 def test_kernel_output_goes_straight_in(lake: ticklake.Lake) -> None:
@@ -138,10 +138,10 @@ def test_kernel_output_goes_straight_in(lake: ticklake.Lake) -> None:
     for interval in ("1s", "1m", "1d"):
         bars = ticklake.bars(trades, interval=interval)
         lake.write_bars(bars, interval)  # type: ignore[arg-type]
-        assert lake.read_bars_arrow("AAPL", interval).equals(bars.cast(lake.read_bars_arrow("AAPL", interval).schema))  # type: ignore[arg-type]
+        assert lake.scan(interval, "AAPL").to_arrow().equals(bars.cast(lake.scan(interval, "AAPL").to_arrow().schema))  # type: ignore[arg-type]
     quotes = ticklake.best_quotes(ticklake.sample.sample_quotes("AAPL", D(2024, 3, 8), n=20_000, seed=4))
     lake.write_quotes(quotes)
-    assert lake.read_quotes_arrow("AAPL").num_rows == quotes.num_rows
+    assert lake.scan("quotes", "AAPL").to_arrow().num_rows == quotes.num_rows
 
 
 def test_file_metadata_records_provenance(lake: ticklake.Lake) -> None:
@@ -365,7 +365,7 @@ def test_replace_range_drops_bars_that_disappeared(lake: ticklake.Lake) -> None:
     start = pd.Timestamp(days[1], tz="America/New_York")
     (written,) = lake.write_bars(redownload, "1m", replace=(start, start + pd.Timedelta(days=1)))
     assert written.rows == 960 + 100 + 960
-    day = lake.read_bars_arrow("AAPL", "1m", days[1], days[1], tz="America/New_York")
+    day = lake.scan("1m", "AAPL", days[1], days[1], tz="America/New_York").to_arrow()
     assert day.cast(redownload.schema).equals(redownload.cast(redownload.schema))
     # Replacing a whole month with nothing removes the file.
     empty = minute_bars("AAPL", [days[0]]).slice(0, 0)
@@ -377,12 +377,12 @@ def test_trades_keep_equal_timestamps_and_order(lake: ticklake.Lake) -> None:
     stamps = ny_grid(D(2024, 1, 2), "09:30", "09:31", "1s").repeat(3)
     trades = trades_table("AAPL", stamps)
     lake.write_trades(trades)
-    back = lake.read_trades_arrow("AAPL")
+    back = lake.scan("trades", "AAPL").to_arrow()
     assert back["id"].to_pylist() == trades["id"].to_pylist()
     # A re-download of one second replaces all of that second's trades.
     again = trades_table("AAPL", stamps[3:5], seed=5)
     lake.write_trades(again)
-    back = lake.read_trades_arrow("AAPL")
+    back = lake.scan("trades", "AAPL").to_arrow()
     assert back.num_rows == trades.num_rows - 3 + 2
     assert ticklake.bars(back, interval="1m").num_rows == 1
 
@@ -452,7 +452,7 @@ def test_other_units_and_widths_are_converted(lake: ticklake.Lake) -> None:
         }
     )
     lake.write_bars(loose, "1m")
-    back = lake.read_bars_arrow("AAPL", "1m")
+    back = lake.scan("1m", "AAPL").to_arrow()
     # The same instants, in the stored unit (us).
     assert back["timestamp"].equals(table["timestamp"].cast(back.schema.field("timestamp").type))
     assert back["vwap"].null_count == 5 and back["trade_count"].null_count == 5
@@ -536,5 +536,5 @@ def test_large_random_month_round_trip(lake: ticklake.Lake) -> None:
     table = bars_table("SPY", stamps, vwap=False)
     written = lake.write_bars(table, "1s")
     assert sum(w.rows for w in written) == table.num_rows
-    back = lake.read_bars_arrow("SPY", "1s")
+    back = lake.scan("1s", "SPY").to_arrow()
     assert back.equals(table.cast(back.schema))

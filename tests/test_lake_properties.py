@@ -73,7 +73,7 @@ def test_writes_match_a_dict_reference(
             else:
                 lake.write_bars(table_of(ordered), "1s")
             reference.update(dedup)
-        got = lake.read_bars_arrow(SYMBOLS, "1s")
+        got = lake.scan("1s", SYMBOLS).to_arrow()
         expected = sorted(reference.items(), key=lambda kv: (SYMBOLS.index(kv[0][0]), kv[0][1]))
         assert got["symbol"].to_pylist() == [k[0] for k, _ in expected]
         ns = got["timestamp"].cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())

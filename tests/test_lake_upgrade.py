@@ -22,7 +22,7 @@ D = dt.date
 
 def version_one(lake: ticklake.Lake, kind: str, table: pa.Table) -> Path:
     """Writes ``table`` through the lake, then rewrites the file as ticklake 0.1 did: ns timestamps, version 1."""
-    (written,) = lake.write(kind, table)
+    (written,) = lake.write(table, kind)
     stored = pq.read_table(written.path)
     meta = dict(pq.read_metadata(written.path).metadata or {})
     meta.pop(b"ARROW:schema", None)
@@ -68,7 +68,7 @@ def test_version_one_files_read_the_same_instants_and_the_next_write_migrates(tm
     table = minute_bars("AAPL", [D(2024, 1, 2), D(2024, 1, 3)])
     path = version_one(lake, "bars/1m", table)
     assert pq.read_schema(path).field("timestamp").type == pa.timestamp("ns", tz="UTC")
-    back = lake.read_bars_arrow("AAPL", "1m")
+    back = lake.scan("1m", "AAPL").to_arrow()
     assert back.schema.equals(ticklake._core.lake_schema("bars/1m"))
     assert back["timestamp"].cast(pa.timestamp("ns", tz="UTC")).equals(table["timestamp"])
     assert lake.sql("SELECT count(*) AS n FROM bars_1m")["n"].iloc[0] == table.num_rows
@@ -105,7 +105,7 @@ def test_migrate_rewrites_old_files_in_place_once(tmp_path: Path, capsys: pytest
         assert pq.read_metadata(path).metadata[b"ticklake.source"] == b"alpaca", "provenance kept"
         pq.read_table(path, page_checksum_verification=True)
     assert current.read_bytes() == before, "a current file is not touched"
-    assert lake.read_bars_arrow("AAPL", "1m")["close"].equals(bars["close"])
+    assert lake.scan("1m", "AAPL").to_arrow()["close"].equals(bars["close"])
     assert lake.validate() == []
     again = lake.migrate()
     assert (len(again.rewritten), len(again.current), len(again.removed)) == (0, 3, 0)

@@ -154,7 +154,7 @@ def test_pyarrow_reads_what_was_written_and_every_page_checksum(
     pd.testing.assert_frame_equal(canon(got, kind), canon(expected[kind], kind), check_exact=True)
     lake = ticklake.Lake(root)
     ours = pa.concat_tables(
-        [lake._read(kind, s, None, None, None, "UTC", "all") for s in ("AAPL", "BRK.B")]  # the lake's own reader
+        [lake.scan(kind, s).to_arrow() for s in ("AAPL", "BRK.B")]  # the lake's own reader
     )
     assert ours.schema.equals(ticklake._core.lake_schema(kind))
     pd.testing.assert_frame_equal(canon(ours, kind), canon(expected[kind], kind), check_exact=True)

@@ -21,6 +21,7 @@ from ticklake.exceptions import (
     ApiError,
     AuthError,
     CorruptFileError,
+    ExportError,
     InvalidInputError,
     LakeFileNotFoundError,
     LakeIOError,
@@ -29,12 +30,15 @@ from ticklake.exceptions import (
     RateLimitError,
     TicklakeError,
 )
-from ticklake.gaps import GapRange, Gaps
-from ticklake.importer import ImportReport, import_api
-from ticklake.inventory import Problem
+from ticklake.exporter import ExportReport, export_to_parquet
+from ticklake.importer import ImportPlan, ImportReport, import_api, plan_import
 from ticklake.kernels import BarAggregator, QuoteSampler, bars, best_quotes
-from ticklake.lake import FileWrite, Lake
-from ticklake.migrate import MigrationReport
+from ticklake.lake.facade import FileWrite, Lake
+from ticklake.lake.gaps import GapRange, Gaps
+from ticklake.lake.inventory import Problem
+from ticklake.lake.kinds import Kind
+from ticklake.lake.migrate import MigrationReport
+from ticklake.lake.scan import Scan
 
 __version__: str = _core.__version__
 
@@ -52,11 +56,15 @@ __all__ = [
     "AuthError",
     "BarAggregator",
     "CorruptFileError",
+    "ExportError",
+    "ExportReport",
     "FileWrite",
     "GapRange",
     "Gaps",
+    "ImportPlan",
     "ImportReport",
     "InvalidInputError",
+    "Kind",
     "Lake",
     "LakeFileNotFoundError",
     "LakeIOError",
@@ -66,9 +74,12 @@ __all__ = [
     "Problem",
     "QuoteSampler",
     "RateLimitError",
+    "Scan",
     "TicklakeError",
     "__version__",
     "bars",
     "best_quotes",
+    "export_to_parquet",
     "import_api",
+    "plan_import",
 ]

@@ -19,22 +19,32 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ticklake import layout
-from ticklake.coverage import lake_kind
 from ticklake.coverage_chart import require
 from ticklake.exceptions import InvalidInputError
+from ticklake.lake import kinds
 from ticklake.sessions import SESSIONS, session_windows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ticklake.lake import Lake
+
+class LakeReads(Protocol):
+    """What a candle chart reads from a lake (:class:`ticklake.Lake` is one)."""
+
+    def read_bars(
+        self, symbols: str, timeframe: Any, start: Any, end: Any, *, columns: list[str], tz: str, session: Any
+    ) -> pd.DataFrame: ...
+
+    def read_quotes(
+        self, symbols: str, start: Any, end: Any, *, columns: list[str], tz: str, session: Any
+    ) -> pd.DataFrame: ...
+
 
 UP = "#26a69a"
 DOWN = "#ef5350"
@@ -42,8 +52,6 @@ DPI = 100
 #: Display buckets tried in order (seconds); after them whole days, weeks and months.
 _INTRADAY_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 _CALENDAR_BUCKETS = (("1 day", "D"), ("1 week", "W-SUN"), ("1 month", "M"))
-_TIMEFRAMES: dict[str, layout.Timeframe] = {"bars/1s": "1s", "bars/1m": "1m", "bars/1d": "1d"}
-_BASE_SECONDS = {"bars/1s": 1, "bars/1m": 60, "bars/1d": 86_400}
 PX_PER_CANDLE = 3
 
 
@@ -116,7 +124,7 @@ def resample_ohlcv(frame: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
 
 
 def candle_figure(
-    lake: Lake,
+    lake: LakeReads,
     symbol: str,
     start: Any,
     end: Any,
@@ -138,15 +146,17 @@ def candle_figure(
     import matplotlib.pyplot as plt
     import mplfinance as mpf  # type: ignore[import-untyped]
 
-    kind = lake_kind(kind)
-    if kind not in _BASE_SECONDS:
+    found = kinds.of(kind)
+    kind = found.folder
+    if found.bar_seconds is None:
         raise InvalidInputError(f"candles are drawn from bars (bars/1s, bars/1m, bars/1d), not {kind}")
+    base_seconds = found.bar_seconds
     if session not in SESSIONS:
         raise InvalidInputError(f"unknown session {session!r}: use one of {', '.join(SESSIONS)}")
     if width_px < 300 or height_px < 300:
         raise InvalidInputError("the chart needs at least 300 x 300 pixels")
-    daily = layout.is_yearly(kind)
-    timeframe = _TIMEFRAMES[kind]
+    daily = found.yearly
+    timeframe = found.short
     # Daily bars are date labels at 00:00 UTC: their date is the trading date in any zone, and no session applies.
     bars = lake.read_bars(
         symbol,
@@ -155,19 +165,19 @@ def candle_figure(
         end,
         columns=["timestamp", "open", "high", "low", "close", "volume"],
         tz="UTC" if daily else tz,
-        session="all" if daily else session,  # type: ignore[arg-type]
+        session="all" if daily else session,
     )
     if bars.empty:
         raise InvalidInputError(f"no {kind} rows for {symbol} from {start} to {end} (session {session})")
     utc = pd.DatetimeIndex(bars["timestamp"]).tz_convert("UTC")
     local = pd.DatetimeIndex(bars["timestamp"]).tz_localize(None)
     max_candles = max(20, int(width_px * 0.85) // PX_PER_CANDLE)
-    bucket = choose_bucket(local, _BASE_SECONDS[kind], max_candles)
+    bucket = choose_bucket(local, base_seconds, max_candles)
     keys = bucket.keys(local)
     candles = resample_ohlcv(bars, keys)
     index = pd.DatetimeIndex(candles.index)
     bucket_utc = utc[np.r_[True, keys[1:] != keys[:-1]]]  # each candle's first bar, in UTC
-    native = bucket.name == {"bars/1s": "1 s", "bars/1m": "1 min", "bars/1d": "1 day"}[kind]
+    native = bucket.seconds == base_seconds or (found.yearly and bucket.name == "1 day")
     intraday = bool(bucket.seconds)
 
     panels: list[Any] = []
@@ -226,10 +236,10 @@ def candle_figure(
 
 
 def _spreads(
-    lake: Lake, symbol: str, start: Any, end: Any, tz: str, session: str, bucket: Bucket, index: pd.DatetimeIndex
+    lake: LakeReads, symbol: str, start: Any, end: Any, tz: str, session: str, bucket: Bucket, index: pd.DatetimeIndex
 ) -> pd.Series:
     """Mean best-quote spread of the quote seconds in each candle's bucket (NaN where it has none)."""
-    quotes = lake.read_quotes(symbol, start, end, columns=["timestamp", "spread"], tz=tz, session=session)  # type: ignore[arg-type]
+    quotes = lake.read_quotes(symbol, start, end, columns=["timestamp", "spread"], tz=tz, session=session)
     if quotes.empty:
         raise InvalidInputError(f"no quotes for {symbol} from {start} to {end}: drop the spread panel or import them")
     keys = bucket.keys(pd.DatetimeIndex(quotes["timestamp"]).tz_localize(None))

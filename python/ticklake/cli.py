@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ticklake.coverage import STATUSES
-from ticklake.coverage import summary as coverage_summary
 from ticklake.exceptions import TicklakeError
 from ticklake.kernels import bars, best_quotes
-from ticklake.lake import Lake
+from ticklake.lake import kinds, layout
+from ticklake.lake.coverage import STATUSES
+from ticklake.lake.coverage import summary as coverage_summary
+from ticklake.lake.facade import Lake
 from ticklake.sample import sample_quotes, sample_trades
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ def _headless() -> None:
 
 
 def _symbol_list(text: str | None) -> list[str] | None:
-    return None if not text else [s.strip() for s in text.split(",") if s.strip()]
+    return None if not text else layout.parse_symbols(text)
 
 
 def coverage_command(args: argparse.Namespace) -> int:
@@ -323,10 +324,9 @@ def coverage_command(args: argparse.Namespace) -> int:
             frame.loc[frame["status"] != "full", ["symbol", "date", "status", "rows", "reason"]], max_rows=10**6
         )
     if args.png:
-        from ticklake.coverage import lake_kind
         from ticklake.coverage_chart import coverage_figure
 
-        print(f"wrote {_save(coverage_figure(frame, kind=lake_kind(args.kind)), Path(args.png))}")
+        print(f"wrote {_save(coverage_figure(frame, kind=kinds.of(args.kind).folder), Path(args.png))}")
     return 0
 
 
@@ -371,7 +371,7 @@ def plot_command(args: argparse.Namespace) -> int:
 
 
 def _coverage_options(p: argparse.ArgumentParser) -> None:
-    from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
+    from ticklake.lake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
 
     p.add_argument("kind", help="bars/1s, bars/1m, bars/1d, quotes, trades (or 1s, 1m, 1d)")
     p.add_argument("--symbols", help="SYMBOL[,SYMBOL...] (default: every symbol with files of this kind)")

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from ticklake import _core
 from ticklake.exceptions import ApiError, AuthError, InvalidInputError, RateLimitError
+from ticklake.lake import kinds
 
 DEFAULT_BASE_URL = "https://data.alpaca.markets"
 PAGE_LIMIT = 10_000
@@ -495,7 +496,9 @@ class AlpacaClient:
             10000.0
         """
         end = start_ns + 86_400 * 10**9 - 1
-        for _ in self.pages("bars", [symbol], start_ns, end, feed=feed, timeframe="1Day", purpose="probe", limit=1):
+        for _ in self.pages(
+            "bars", [symbol], start_ns, end, feed=feed, timeframe=kinds.api_timeframe("1d"), purpose="probe", limit=1
+        ):
             break
 
 

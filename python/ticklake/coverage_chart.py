@@ -1,4 +1,4 @@
-"""The coverage picture: a symbol x trading day heat map of :func:`ticklake.coverage.coverage` (matplotlib).
+"""The coverage picture: a symbol x trading day heat map of :func:`ticklake.lake.coverage.coverage` (matplotlib).
 
 Cells are NYSE trading days only (weekends and holidays have no column). Full days are pale green, partial days
 orange, missing days red, days before a symbol's first data light grey. When the days do not fit the width (more
@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ticklake.coverage import STATUSES
 from ticklake.exceptions import InvalidInputError, MissingExtraError
+from ticklake.lake.coverage import STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: Colour of each status, in :data:`ticklake.coverage.STATUSES` order.
+#: Colour of each status, in :data:`ticklake.lake.coverage.STATUSES` order.
 COLOURS: dict[str, str] = {
     "full": "#cfe8cf",
     "partial": "#ff9f1c",

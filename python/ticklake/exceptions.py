@@ -50,6 +50,10 @@ class MissingExtraError(TicklakeError, ImportError):
     (e.g. ``pip install 'ticklake[plot]'`` for charts)."""
 
 
+class ExportError(TicklakeError):
+    """``export-to-parquet`` could not run (bad URL, missing database or table) or its verification failed."""
+
+
 class ApiError(TicklakeError):
     """The market-data API refused a request or kept failing. The message quotes the API's own ``message``.
 
@@ -70,10 +74,20 @@ class RateLimitError(ApiError):
     """Still rate limited (HTTP 429) after every retry."""
 
 
+def corrupt_file(path: object, err: BaseException) -> CorruptFileError:
+    """The error for any reader failure on ``path``: one message that names the file.
+
+    Example:
+        >>> raise corrupt_file("x.parquet", ValueError("bad footer")) from None
+    """
+    return CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}")
+
+
 __all__ = [
     "ApiError",
     "AuthError",
     "CorruptFileError",
+    "ExportError",
     "InvalidInputError",
     "LakeFileNotFoundError",
     "LakeIOError",
@@ -81,4 +95,5 @@ __all__ = [
     "MissingExtraError",
     "RateLimitError",
     "TicklakeError",
+    "corrupt_file",
 ]

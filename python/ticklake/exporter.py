@@ -31,24 +31,21 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ticklake import _core, layout
-from ticklake.exceptions import InvalidInputError, LakeFileNotFoundError, TicklakeError
-from ticklake.lake import Lake
+from ticklake import _core
+from ticklake.exceptions import ExportError, InvalidInputError, LakeFileNotFoundError
+from ticklake.lake import kinds, layout
+from ticklake.lake.facade import Lake
+from ticklake.lake.reader import footer
 
-DEFAULT_TABLES: dict[str, str] = {"bars/1s": "bars_1s", "bars/1m": "bars_1m", "bars/1d": "bars_1d", "quotes": "quotes"}
-KIND_NAMES: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
+#: The default source table of each kind the export reads: the kind's SQL view name (``bars_1m``).
+DEFAULT_TABLES: dict[str, str] = {kind.folder: view for view, kind in kinds.VIEWS.items()}
 EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
 # Rows buffered across files before the largest buffer is written early (about 200 MB of bars).
 MAX_BUFFERED_ROWS = 2_000_000
 WRITES_IN_FLIGHT = 2
 PREFETCH = 2
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-class ExportError(TicklakeError):
-    """The export could not run (bad URL, missing database or table) or its verification failed."""
 
 
 @dataclass
@@ -290,10 +287,18 @@ def _timestamps(column: Any, epoch_unit: str | None, notes: set[str]) -> pa.Arra
 # ------------------------------------------------------------------------------------------------ the export
 
 
+def _export_kind(name: str) -> str:
+    """The folder of the kind a ``--table`` key names (``bars_1m`` or ``bars/1m``), or the key as given."""
+    try:
+        return kinds.of(name).folder
+    except InvalidInputError:
+        return name
+
+
 def _tables_for(options: Mapping[str, str] | None) -> dict[str, str]:
     tables = dict(DEFAULT_TABLES)
     for key, name in (options or {}).items():
-        kind = KIND_NAMES.get(key, key)
+        kind = _export_kind(key)
         if kind not in DEFAULT_TABLES:
             raise InvalidInputError(f"unknown kind {key!r} in --table: use bars_1s, bars_1m, bars_1d or quotes")
         _quote(name)
@@ -340,7 +345,7 @@ def export_to_parquet(
     if epoch_unit is not None and epoch_unit not in EPOCH_UNITS:
         raise InvalidInputError(f"epoch unit {epoch_unit!r}: use s, ms, us or ns")
     chosen = _tables_for(tables)
-    explicit = {KIND_NAMES.get(k, k) for k in (tables or {})}
+    explicit = {_export_kind(k) for k in (tables or {})}
     lake = Lake(root)
     # Files are encoded on the export's own writer threads: one encoding thread each keeps memory down.
     lake.storage.threads = 1
@@ -419,7 +424,7 @@ def _export_table(
     inflight: deque[Future[object]] = deque()
 
     def publish(sym: str, table: pa.Table) -> object:
-        return lake.write(kind, table, symbol=sym, metadata=metadata)
+        return lake.write(table, kind, symbol=sym, metadata=metadata)
 
     def drain(limit: int) -> None:
         while len(inflight) > limit:
@@ -517,5 +522,5 @@ def _export_table(
     report.notes.extend(f"{name}: {note}" for note in sorted(notes))
     for (sym, period), rows in sorted(counts.items()):
         path = layout.file_path(lake.root, kind, sym, period)
-        file_rows = pq.read_metadata(path).num_rows if path.exists() else 0
+        file_rows = footer(path).num_rows if path.exists() else 0
         report.files.append(FileCheck(kind, sym, period, rows, file_rows))

@@ -35,11 +35,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ticklake import _core, _faults, layout
+from ticklake import _core, _faults
 from ticklake.client import AlpacaClient
 from ticklake.exceptions import InvalidInputError
 from ticklake.kernels import BarAggregator, QuoteSampler
-from ticklake.lake import FileWrite, Lake
+from ticklake.lake import kinds, layout
+from ticklake.lake.facade import FileWrite, Lake
 from ticklake.planner import (
     PAGE_LIMIT,
     TRADE_FILL,
@@ -57,7 +58,7 @@ from ticklake.staging import Job, Piece, Spans, merge_spans, subtract_spans
 
 ImportKind = Literal["1s", "1m", "1d", "quotes", "trades"]
 Strategy = Literal["packed", "per-day"]
-IMPORT_KINDS: tuple[str, ...] = ("1s", "1m", "1d", "quotes", "trades")
+IMPORT_KINDS: tuple[str, ...] = tuple(k.short for k in kinds.ALL)
 STRATEGIES: tuple[str, ...] = ("packed", "per-day")
 FEEDS: tuple[str, ...] = ("sip", "iex", "boats", "otc")
 ADJUSTMENTS: tuple[str, ...] = ("raw", "split", "dividend", "spin-off", "all")
@@ -132,16 +133,6 @@ def _utc_midnight(day: dt.date) -> int:
     return int(pd.Timestamp(day).tz_localize("UTC").as_unit("ns").value)
 
 
-def lake_kind(kind: str) -> str:
-    """The lake kind an import kind is stored as.
-
-    Example:
-        >>> lake_kind("1m")
-        'bars/1m'
-    """
-    return kind if kind in ("quotes", "trades") else layout.bar_kind(kind)
-
-
 def _job_key(kind: str, feed: str, adjustment: str, from_trades: bool, asof: str | None) -> str:
     raw = f"{kind}-{feed}-{adjustment if kind in ('1m', '1d') and not from_trades else 'na'}"
     raw += f"-{'fromtrades' if from_trades else 'api'}-asof{asof or 'default'}"
@@ -149,12 +140,7 @@ def _job_key(kind: str, feed: str, adjustment: str, from_trades: bool, asof: str
 
 
 def _symbols(symbols: str | Iterable[str]) -> list[str]:
-    names = [s.strip() for s in symbols.split(",")] if isinstance(symbols, str) else [s.strip() for s in symbols]
-    if not names or not all(names):
-        raise InvalidInputError("no symbols given")
-    for name in names:
-        layout.check_symbol(name)
-    return sorted(dict.fromkeys(names))
+    return sorted(layout.parse_symbols(symbols))
 
 
 class _Days:
@@ -174,7 +160,7 @@ class _Days:
 
     def period(self, day: dt.date) -> str:
         if day not in self._periods:
-            lo = _utc_midnight(day) if layout.is_yearly(self.target) else self.bounds(day)[0]
+            lo = _utc_midnight(day) if kinds.of(self.target).yearly else self.bounds(day)[0]
             self._periods[day] = next(layout.periods(self.target, lo, lo + 1))
         return self._periods[day]
 
@@ -325,8 +311,8 @@ class _Backfill:
         self.kind, self.names, self.lake, self.job = kind, names, lake, job
         self.feed, self.adjustment, self.from_trades, self.asof = feed, adjustment, from_trades, asof
         self.strategy = strategy
-        self.target = lake_kind(kind)
-        self.daily = layout.is_yearly(self.target)
+        self.target = kinds.of(kind).folder
+        self.daily = kinds.of(self.target).yearly
         self.api_bars = kind in ("1m", "1d") and not from_trades
         self.days = _Days({d for days in wanted.values() for d in days}, self.target)
         self.wanted = {s: sorted(set(wanted[s])) for s in names}
@@ -411,7 +397,7 @@ class _Backfill:
             client.probe(feed=self.feed, symbol=gaps[first][0], start_ns=first[0])
         parallel = self.parallel(client) if client is not None else 1
         if self.api_bars:
-            timeframe = "1Min" if self.kind == "1m" else "1Day"
+            timeframe = kinds.api_timeframe(self.kind)
             return plan_bars(gaps, timeframe, days_in=self.days.count, parallel=parallel)
         if self.kind == "quotes":
             return plan_quotes(gaps)
@@ -422,7 +408,12 @@ class _Backfill:
         """The 1Min-bar requests whose ``n`` plans the trade windows: as many chains as the rate needs in flight
         (at least a page each), because every trade request waits for them."""
         return plan_bars(
-            self.gaps("counts"), "1Min", days_in=self.days.count, parallel=parallel, purpose="counts", min_chain_pages=1
+            self.gaps("counts"),
+            kinds.api_timeframe("1m"),
+            days_in=self.days.count,
+            parallel=parallel,
+            purpose="counts",
+            min_chain_pages=1,
         )
 
     def per_day(self, gaps: Mapping[tuple[int, int], list[str]]) -> list[Request]:
@@ -440,7 +431,7 @@ class _Backfill:
             for symbol in symbols:
                 spans[symbol].extend(parts)
         if self.api_bars:
-            return plan_per_day("bars", spans, "1Min" if self.kind == "1m" else "1Day")
+            return plan_per_day("bars", spans, kinds.api_timeframe(self.kind))
         return plan_per_day("quotes" if self.kind == "quotes" else "trades", spans)
 
     def trade_groups(self) -> list[Request]:
@@ -501,7 +492,7 @@ class _Backfill:
             timeframe=request.timeframe,
             adjustment=self.adjustment if bars and request.purpose == "data" else ("raw" if bars else None),
             asof=self.asof,
-            daily_labels=request.timeframe == "1Day" and request.purpose == "data",
+            daily_labels=request.timeframe == kinds.api_timeframe("1d") and request.purpose == "data",
             purpose=request.purpose,
         )
         end, rows = request.end, 0
@@ -548,7 +539,7 @@ class _Backfill:
         empty = _core.lake_schema(self.target).empty_table()
         table = pa.concat_tables(parts, promote_options="permissive") if parts else empty
         windows = self._row_windows(self.file_spans(key))
-        written = self.lake.write(self.target, table, replace=windows, symbol=symbol, metadata=self.metadata)
+        written = self.lake.write(table, self.target, replace=windows, symbol=symbol, metadata=self.metadata)
         _faults.point("import.published")
         self.job.mark_done(symbol, [d.isoformat() for d in self.files[key]])
         _faults.point("import.done")
@@ -665,7 +656,7 @@ def import_api(
         first, last = _date(start, "START"), _date(end, "END")
         if last < first:
             raise InvalidInputError(f"END {last} is before START {first}")
-        found = Lake(root).gaps(lake_kind(kind), _symbols(symbols), first, last)
+        found = Lake(root).gaps(kinds.of(kind).folder, _symbols(symbols), first, last)
         if not found:
             return ImportReport(kind, _symbols(symbols), seconds=time.perf_counter() - started)
         days = dict(found)
@@ -850,7 +841,7 @@ def plan_import(
         per_day = backfill.per_day(gaps)
         counting = 0
         if backfill.api_bars:
-            timeframe = "1Min" if kind == "1m" else "1Day"
+            timeframe = kinds.api_timeframe(kind)
             requests = plan_bars(gaps, timeframe, days_in=backfill.days.count, parallel=parallel)
             pages, per_day_pages = sum(r.pages for r in requests), len(per_day)
         elif kind == "quotes":
@@ -886,4 +877,4 @@ def plan_import(
         )
 
 
-__all__ = ["IMPORT_KINDS", "ImportPlan", "ImportReport", "import_api", "lake_kind", "plan_import"]
+__all__ = ["IMPORT_KINDS", "ImportPlan", "ImportReport", "import_api", "plan_import"]

@@ -43,6 +43,8 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ticklake.lake import kinds
+
 PAGE_LIMIT = 10_000
 #: Longest request URL the planner builds: RFC 9110 §4.1 asks every HTTP party to accept at least 8,000 octets, and
 #: Alpaca documents no symbol limit (ALPACA.md §12), so this is the bound that is safe everywhere.
@@ -50,7 +52,9 @@ MAX_URL_BYTES = 8_000
 #: Room kept in a URL for the base URL, the other parameters and a page token.
 URL_RESERVE = 1_000
 #: Upper bounds of bars per symbol and trading day: 04:00-20:00 New York time has 960 minutes.
-BARS_PER_DAY: dict[str, int] = {"1Min": 960, "1Day": 1}
+BARS_PER_DAY: dict[str, int] = {
+    k.api_timeframe: k.bars_per_day for k in kinds.ALL if k.api_timeframe and k.bars_per_day
+}
 #: A bar chain is planned to hold at least this many full pages (each chain ends with one partial page).
 MIN_CHAIN_PAGES = 4
 #: ... and at most this many, so a killed import re-downloads little (a chain is staged when it completes).

@@ -35,12 +35,11 @@ from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ticklake import _core, _faults
-from ticklake.exceptions import LakeIOError, LakeLockedError
+from ticklake.exceptions import LakeIOError, LakeLockedError, corrupt_file
+from ticklake.lake.reader import read_file
 from ticklake.planner import Request
-from ticklake.storage import corrupt_file
 
 Spans = list[tuple[int, int]]
 
@@ -319,7 +318,7 @@ class Job:
             CorruptFileError: the piece file is damaged.
         """
         try:
-            return pq.read_table(piece.path)
+            return read_file(piece.path)
         except (pa.ArrowException, OSError) as err:
             if isinstance(err, OSError) and err.errno == errno.ENOENT:
                 raise corrupt_file(piece.path, FileNotFoundError("the staged file vanished")) from None

@@ -31,20 +31,17 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ticklake import layout
-from ticklake.exceptions import InvalidInputError
+from ticklake.exceptions import InvalidInputError, corrupt_file
+from ticklake.lake import kinds, layout
+from ticklake.lake.reader import FileMetaData, footer, open_parquet, read_file
+from ticklake.lake.storage import LocalStorage
 from ticklake.sessions import NS_PER_DAY, session_windows, trading_days
-from ticklake.storage import corrupt_file
-
-if TYPE_CHECKING:
-    from ticklake.lake import Lake
 
 Status = Literal["full", "partial", "missing", "before_first"]
 STATUSES: tuple[str, ...] = ("full", "partial", "missing", "before_first")
@@ -53,23 +50,6 @@ NS_PER_MINUTE = 60 * 10**9
 DEFAULT_MIN_FRACTION = 0.95
 DEFAULT_EDGE_MINUTES = 15.0
 _NONE = np.iinfo(np.int64).min  # "no row" in the per-day first/last arrays
-
-
-def lake_kind(kind: str) -> str:
-    """The lake kind for a kind name or a bar timeframe (``"1m"`` -> ``"bars/1m"``).
-
-    Example:
-        >>> lake_kind("1s"), lake_kind("quotes")
-        ('bars/1s', 'quotes')
-
-    Raises:
-        InvalidInputError: for anything else.
-    """
-    if kind in layout.TIMEFRAMES:
-        return layout.bar_kind(kind)
-    if kind not in layout.KINDS:
-        raise InvalidInputError(f"unknown lake kind {kind!r}: use one of {', '.join(layout.KINDS)} (or 1s, 1m, 1d)")
-    return kind
 
 
 def ny_date(value: Any, what: str) -> dt.date:
@@ -200,11 +180,11 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
     if name is None:
         return None
     try:
-        meta = pq.read_metadata(path)
+        meta = footer(path)
         schema = meta.schema.to_arrow_schema()
         ts_col = schema.get_field_index("timestamp")
         scale = _unit_scale(schema.field("timestamp"))
-        if layout.is_yearly(kind):
+        if kinds.of(kind).yearly:
             labels = _read_timestamps(path, meta)
             day0 = int(pd.Timestamp(axis.first).as_unit("ns").value)
             index = (labels - day0) // NS_PER_DAY
@@ -229,13 +209,13 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
     return _days_from_timestamps(name.symbol, ts, axis, count_minutes)
 
 
-def _read_timestamps(path: Path, meta: pq.FileMetaData) -> np.ndarray:
+def _read_timestamps(path: Path, meta: FileMetaData) -> np.ndarray:
     """The timestamp column of a file as UTC ns (the footer already parsed is reused)."""
-    return _ns(pq.ParquetFile(path, metadata=meta).read(columns=["timestamp"])["timestamp"])
+    return _ns(read_file(path, ["timestamp"], meta)["timestamp"])
 
 
 def _days_from_statistics(
-    meta: pq.FileMetaData, ts_col: int, scale: int, axis: _Axis
+    meta: FileMetaData, ts_col: int, scale: int, axis: _Axis
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Each row group's New York day, first and last timestamp (UTC ns) and rows; None when the statistics are
     missing or a row group spans New York days (a file not written by ticklake)."""
@@ -281,9 +261,9 @@ def _days_from_groups(
     return _FileDays(symbol, lo, rows, first, last, None, None, None)
 
 
-def _files(lake: Lake, kind: str, symbols: list[str] | None) -> dict[str, list[Path]]:
+def _files(storage: LocalStorage, kind: str, symbols: list[str] | None) -> dict[str, list[Path]]:
     """The lake files of a kind by symbol, in period order (one directory listing)."""
-    directory = Path(lake.root, kind)
+    directory = Path(storage.root, kind)
     try:
         names = sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".parquet"))
     except FileNotFoundError:
@@ -302,7 +282,7 @@ def _period_dates(kind: str, path: Path) -> tuple[dt.date, dt.date]:
     """The first and last New York date a file can hold."""
     name = layout.parse_name(path.name)
     assert name is not None  # _files keeps parseable names only
-    if layout.is_yearly(kind):
+    if kinds.of(kind).yearly:
         year = int(name.period)
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     year, month = (int(x) for x in name.period.split("-"))
@@ -311,7 +291,7 @@ def _period_dates(kind: str, path: Path) -> tuple[dt.date, dt.date]:
 
 
 def coverage(
-    lake: Lake,
+    storage: LocalStorage,
     kind: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,
@@ -327,7 +307,7 @@ def coverage(
     Example:
         >>> coverage(Lake("data/parquet"), "bars/1d")["status"].value_counts()
     """
-    kind = lake_kind(kind)
+    kind = kinds.of(kind).folder
     if not 0.0 <= min_fraction <= 1.0:
         raise InvalidInputError(f"min_fraction {min_fraction} is outside 0..1")
     if edge_minutes < 0:
@@ -344,7 +324,7 @@ def coverage(
     today = pd.Timestamp.now(tz=NY).date()
     if hi is not None and hi > today:
         hi = today  # the future is not a gap
-    by_symbol = _files(lake, kind, names)
+    by_symbol = _files(storage, kind, names)
     scan: list[Path] = []
     spans: list[tuple[dt.date, dt.date]] = []
     for paths in by_symbol.values():
@@ -365,7 +345,7 @@ def coverage(
     with ThreadPoolExecutor(max_workers=threads) as pool:
         scanned = list(pool.map(lambda p: _scan_file(p, kind, axis, deep), scan))
         firsts = dict(zip([p.name for p in early], pool.map(lambda p: _first_date(p, kind), early), strict=True))
-    counted = not layout.is_yearly(kind) and (deep or kind == "bars/1m")
+    counted = not kinds.of(kind).yearly and (deep or kind == "bars/1m")
     data = _Symbols.gather(list(by_symbol), scanned, axis, counted=counted)
     # Each symbol's first day with data on the axis (-1: none at all, so every day is missing, not before_first).
     first_index = np.full(len(by_symbol), -1, np.int64)
@@ -390,7 +370,7 @@ def coverage(
 def _first_date(path: Path, kind: str) -> dt.date | None:
     """The New York date of a file's first row (from its first row group's statistics when present)."""
     try:
-        file = pq.ParquetFile(path)
+        file = open_parquet(path)
         if file.metadata.num_rows == 0:
             return None
         field = file.schema_arrow.field("timestamp")
@@ -402,7 +382,7 @@ def _first_date(path: Path, kind: str) -> dt.date | None:
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         raise corrupt_file(path, err) from err
     stamp = pd.Timestamp(first, tz="UTC")
-    day: dt.date = (stamp if layout.is_yearly(kind) else stamp.tz_convert(NY)).date()
+    day: dt.date = (stamp if kinds.of(kind).yearly else stamp.tz_convert(NY)).date()
     return day
 
 
@@ -489,7 +469,7 @@ def _frame(
     session = ((closes - opens) // NS_PER_MINUTE).astype(np.int64)
     has = rows > 0
     reason = np.full(rows.shape, "", dtype=object)
-    if layout.is_yearly(kind):
+    if kinds.of(kind).yearly:
         ok = has
         minutes = None
     else:
@@ -527,7 +507,7 @@ def _frame(
                 np.zeros(rows.size, np.int64) if minutes is None else minutes.ravel(),
                 np.full(rows.size, minutes is None),
             ),
-            "session_minutes": (np.ones_like(session) if layout.is_yearly(kind) else session).ravel(),
+            "session_minutes": (np.ones_like(session) if kinds.of(kind).yearly else session).ravel(),
             "reason": reason.ravel(),
         }
     )

@@ -12,34 +12,32 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ticklake import layout
 from ticklake.exceptions import InvalidInputError
-from ticklake.reader import iter_row_groups
+from ticklake.lake import kinds, layout
+from ticklake.lake.reader import iter_row_groups
+from ticklake.lake.storage import LocalStorage
 from ticklake.sessions import overlaps, utc_range
 
-if TYPE_CHECKING:
-    from ticklake.lake import Lake
 
-
-def _symbol_chunks(lake: Lake, kind: str, symbol: str, lo: int | None, hi: int | None) -> Iterator[pa.Table]:
+def _symbol_chunks(storage: LocalStorage, kind: str, symbol: str, lo: int | None, hi: int | None) -> Iterator[pa.Table]:
     """One symbol's rows in ``[lo, hi)``, one checked row group at a time, in time order."""
-    for path in lake.files(kind, symbol):
+    for path in storage.files(kind, symbol):
         name = layout.parse_name(path.name)
         if name is None:
             continue
         if not overlaps(layout.period_bounds(kind, name.period), lo, hi):
             continue
-        yield from iter_row_groups(path, kind, symbol, lo, hi)
+        yield from iter_row_groups(path, kind, symbol, lo, hi, storage.footers)
 
 
 def replay(
-    lake: Lake,
+    storage: LocalStorage,
     symbols: str | Iterable[str],
     timeframe: str,
     start: Any = None,
@@ -54,7 +52,9 @@ def replay(
         >>> sum(b.num_rows for b in replay(lake, ["AAPL"], "1d"))
         252
     """
-    kind = "quotes" if timeframe == "quotes" else layout.bar_kind(timeframe)
+    kind = kinds.of(timeframe).folder
+    if kind == "trades":
+        raise InvalidInputError("replay streams bars or quotes; read trades with Lake.scan('trades', ...)")
     names = [symbols] if isinstance(symbols, str) else list(symbols)
     if not names:
         raise InvalidInputError("no symbols given")
@@ -62,7 +62,7 @@ def replay(
     if batch_rows < 1:
         raise InvalidInputError("batch_rows must be positive")
     lo, hi = utc_range(start, end, tz)
-    streams = {s: _symbol_chunks(lake, kind, s, lo, hi) for s in names}
+    streams = {s: _symbol_chunks(storage, kind, s, lo, hi) for s in names}
     buffers: dict[str, pa.Table] = {}
 
     def refill(symbol: str) -> None:

@@ -4,7 +4,7 @@ The period rule itself (New York date decides the month; daily bars: the label's
 asks it through ``_core.period_of_ns`` so the rule exists in exactly one place.
 
 Example:
-    >>> from ticklake.layout import file_path
+    >>> from ticklake.lake.layout import file_path
     >>> file_path("data/parquet", "bars/1m", "AAPL", "2024-01").as_posix()
     'data/parquet/bars/1m/AAPL.2024-01.parquet'
 """
@@ -13,46 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ticklake import _core
 from ticklake.exceptions import InvalidInputError
+from ticklake.lake import kinds
 
-Timeframe = Literal["1s", "1m", "1d"]
-KINDS: tuple[str, ...] = ("bars/1s", "bars/1m", "bars/1d", "quotes", "trades")
-TIMEFRAMES: tuple[str, ...] = ("1s", "1m", "1d")
 _NAME = re.compile(r"^(?P<symbol>[A-Z0-9][A-Z0-9.\-]{0,9})\.(?P<period>\d{4}(?:-\d{2})?)\.parquet$")
-
-
-def bar_kind(timeframe: str) -> str:
-    """The lake kind of a bar timeframe.
-
-    Example:
-        >>> bar_kind("1m")
-        'bars/1m'
-
-    Raises:
-        InvalidInputError: for a timeframe other than ``"1s"``, ``"1m"``, ``"1d"``.
-    """
-    if timeframe not in TIMEFRAMES:
-        raise InvalidInputError(
-            f"unknown timeframe {timeframe!r}: the lake stores 1s, 1m and 1d bars "
-            "(build other intervals with ticklake.bars)"
-        )
-    return f"bars/{timeframe}"
-
-
-def is_yearly(kind: str) -> bool:
-    """True for daily bars, stored one file per year.
-
-    Example:
-        >>> is_yearly("bars/1d")
-        True
-    """
-    return kind == "bars/1d"
 
 
 def check_symbol(symbol: str) -> str:
@@ -71,6 +40,31 @@ def check_symbol(symbol: str) -> str:
     return symbol
 
 
+def parse_symbols(symbols: str | Iterable[str]) -> list[str]:
+    """The symbols a caller gave, checked: a string is one symbol or several separated by commas; an iterable gives
+    one symbol per item. Blanks around names are dropped, repeats kept once, the order kept.
+
+    Example:
+        >>> parse_symbols("AAPL, MSFT,AAPL")
+        ['AAPL', 'MSFT']
+
+    Raises:
+        InvalidInputError: no symbols, an empty name (``"AAPL,,MSFT"``), or a name that is not a lake symbol.
+    """
+    if isinstance(symbols, str):
+        names = [s.strip() for s in symbols.split(",")]
+    else:
+        try:
+            names = [s.strip() if isinstance(s, str) else s for s in symbols]
+        except TypeError:
+            raise InvalidInputError(f"symbols must be a string or an iterable of strings, got {symbols!r}") from None
+    if not names or (len(names) == 1 and names[0] == ""):
+        raise InvalidInputError("no symbols given")
+    if "" in names:
+        raise InvalidInputError(f"an empty symbol name in {symbols!r}")
+    return [check_symbol(s) for s in dict.fromkeys(names)]
+
+
 def file_path(root: str | os.PathLike[str], kind: str, symbol: str, period: str) -> Path:
     """The path of one lake file.
 
@@ -79,8 +73,7 @@ def file_path(root: str | os.PathLike[str], kind: str, symbol: str, period: str)
         'lake/bars/1d/AAPL.2024.parquet'
     """
     check_symbol(symbol)
-    if kind not in KINDS:
-        raise InvalidInputError(f"unknown lake kind {kind!r}")
+    kinds.of(kind)
     return Path(root, kind, f"{symbol}.{period}.parquet")
 
 
@@ -112,7 +105,7 @@ def periods(kind: str, start_ns: int, end_ns: int) -> Iterator[str]:
         >>> list(periods("bars/1m", 1704067200 * 10**9, 1709251200 * 10**9))
         ['2023-12', '2024-01', '2024-02']
     """
-    yearly = is_yearly(kind)
+    yearly = kinds.of(kind).yearly
     if end_ns <= start_ns:
         return
     key, _, end = _core.period_of_ns(start_ns, yearly)
@@ -130,4 +123,4 @@ def period_bounds(kind: str, period: str) -> tuple[int, int]:
         >>> period_bounds("bars/1d", "2024")
         (1704067200000000000, 1735689600000000000)
     """
-    return _core.period_bounds(period, is_yearly(kind))
+    return _core.period_bounds(period, kinds.of(kind).yearly)

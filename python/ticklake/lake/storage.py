@@ -12,16 +12,50 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from ticklake import _core
-from ticklake.exceptions import CorruptFileError, LakeIOError
+from ticklake.exceptions import InvalidInputError, LakeIOError
+from ticklake.lake import kinds, layout
+from ticklake.lake.reader import FooterCache
 
 #: The lake's hidden folder at its root: locks and temporary files, never inside a data folder (SPEC §1).
 HIDDEN = ".ticklake"
+#: The footer's ``ticklake.schema_version`` (SPEC §2). 1: every timestamp in ns; 2: bars and quotes in us.
+SCHEMA_VERSION = "2"
+
+
+def file_metadata(kind: str, symbol: str, period: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``ticklake.*`` footer keys of one lake file (SPEC §2), plus the caller's ``extra`` keys.
+
+    Example:
+        >>> file_metadata("bars/1d", "AAPL", "2024", None)["ticklake.period_rule"]
+        'year of the trading-date label'
+
+    Raises:
+        InvalidInputError: a key or value of ``extra`` is not a string.
+    """
+    meta = {
+        "ticklake.version": _core.__version__,
+        "ticklake.schema_version": SCHEMA_VERSION,
+        "ticklake.kind": kind,
+        "ticklake.symbol": symbol,
+        "ticklake.period": period,
+        "ticklake.period_rule": (
+            "year of the trading-date label" if kinds.of(kind).yearly else "America/New_York calendar month"
+        ),
+        "ticklake.size_unit": "shares",
+        "ticklake.source": "user",
+    }
+    for key, value in (extra or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidInputError("metadata keys and values must be strings")
+        meta[key if key.startswith("ticklake.") else f"ticklake.{key}"] = value
+    return meta
 
 
 def _relative(root: Path, target: Path) -> Path:
@@ -29,15 +63,6 @@ def _relative(root: Path, target: Path) -> Path:
         return target.relative_to(root)
     except ValueError:
         raise LakeIOError(f"{target}: not inside the lake at {root}") from None
-
-
-def corrupt_file(path: Path, err: BaseException) -> CorruptFileError:
-    """The error for any reader failure on ``path``: one message that names the file.
-
-    Example:
-        >>> raise corrupt_file(Path("x.parquet"), ValueError("bad footer")) from None
-    """
-    return CorruptFileError(f"{path}: corrupt or unreadable Parquet file: {err}")
 
 
 class LocalStorage:
@@ -55,6 +80,24 @@ class LocalStorage:
         self.root = Path(root)
         self.lock_timeout = lock_timeout
         self.threads = threads if threads is not None else _core.default_threads()
+        #: Checked footers of recently read files (see :class:`ticklake.lake.reader.FooterCache`).
+        self.footers = FooterCache()
+
+    def files(self, kind: str, symbol: str | None = None) -> list[Path]:
+        """The lake files of a kind (any of its names), sorted; of one symbol when ``symbol`` is given.
+
+        Example:
+            >>> [p.name for p in storage.files("bars/1m", "AAPL")]
+            ['AAPL.2024-01.parquet', 'AAPL.2024-02.parquet']
+        """
+        folder = kinds.of(kind).folder
+        pattern = f"{layout.check_symbol(symbol)}.*.parquet" if symbol else "*.parquet"
+        found = []
+        for path in sorted(Path(self.root, folder).glob(pattern)):
+            name = layout.parse_name(path.name)
+            if name is not None and (symbol is None or name.symbol == symbol):
+                found.append(path)
+        return found
 
     def upsert(
         self,

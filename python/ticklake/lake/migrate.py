@@ -16,13 +16,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ticklake import _core, layout
+from ticklake import _core
 from ticklake.exceptions import TicklakeError
-
-if TYPE_CHECKING:
-    from ticklake.lake import Lake
+from ticklake.lake import kinds, layout
+from ticklake.lake.storage import LocalStorage, file_metadata
 
 
 @dataclass
@@ -48,7 +46,7 @@ class MigrationReport:
         )
 
 
-def migrate(lake: Lake) -> MigrationReport:
+def migrate(storage: LocalStorage, level: int = 3) -> MigrationReport:
     """See :meth:`ticklake.Lake.migrate`.
 
     Example:
@@ -56,8 +54,8 @@ def migrate(lake: Lake) -> MigrationReport:
         []
     """
     report = MigrationReport()
-    for kind in layout.KINDS:
-        directory = Path(lake.root, kind)
+    for kind in kinds.FOLDERS:
+        directory = Path(storage.root, kind)
         if not directory.is_dir():
             continue
         # What ticklake 0.1 kept beside the data: its locks (never taken by this version) and temporaries.
@@ -66,20 +64,20 @@ def migrate(lake: Lake) -> MigrationReport:
                 stray.unlink()
                 report.removed.append(stray)
         empty = _core.lake_schema(kind).empty_table()
-        for path in lake.files(kind):
+        for path in storage.files(kind):
             name = layout.parse_name(path.name)
             if name is None:
                 continue
             try:
-                summary = lake.storage.upsert(
+                summary = storage.upsert(
                     path,
                     kind=kind,
                     symbol=name.symbol,
                     period=name.period,
                     incoming=empty,
                     replace=[],
-                    level=lake.compression_level,
-                    metadata=lake._metadata(kind, name.symbol, name.period, None),
+                    level=level,
+                    metadata=file_metadata(kind, name.symbol, name.period, None),
                     keep_provenance=True,
                 )
             except TicklakeError as err:

@@ -11,18 +11,15 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ticklake import _core, layout
-from ticklake.exceptions import CorruptFileError, TicklakeError
-from ticklake.storage import HIDDEN, corrupt_file
-
-if TYPE_CHECKING:
-    from ticklake.lake import Lake
+from ticklake import _core
+from ticklake.exceptions import CorruptFileError, TicklakeError, corrupt_file
+from ticklake.lake import kinds, layout
+from ticklake.lake.reader import FileMetaData, footer, read_file
+from ticklake.lake.storage import HIDDEN, LocalStorage
 
 STALE_TEMP_SECONDS = 3600.0
 REQUIRED_METADATA = ("ticklake.version", "ticklake.schema_version", "ticklake.kind", "ticklake.size_unit")
@@ -39,14 +36,14 @@ class Problem:
         return f"{self.path}: {self.problem}"
 
 
-def _footer(path: Path) -> pq.FileMetaData:
+def _footer(path: Path) -> FileMetaData:
     try:
-        return pq.read_metadata(path)
+        return footer(path)
     except (pa.ArrowException, OSError, ValueError) as err:
         raise corrupt_file(path, err) from err
 
 
-def inventory(lake: Lake) -> pd.DataFrame:
+def inventory(storage: LocalStorage) -> pd.DataFrame:
     """See :meth:`ticklake.Lake.inventory`.
 
     Example:
@@ -54,8 +51,8 @@ def inventory(lake: Lake) -> pd.DataFrame:
         ['kind', 'symbol', 'period', 'rows']
     """
     rows = []
-    for kind in layout.KINDS:
-        for path in lake.files(kind):
+    for kind in kinds.FOLDERS:
+        for path in storage.files(kind):
             name = layout.parse_name(path.name)
             if name is None:  # files() only returns parseable names
                 continue
@@ -101,7 +98,7 @@ def inventory(lake: Lake) -> pd.DataFrame:
 def _check_file(kind: str, path: Path) -> list[str]:
     name = layout.parse_name(path.name)
     if name is None:
-        return [f"not a lake file name (expected SYMBOL.{'YYYY' if layout.is_yearly(kind) else 'YYYY-MM'}.parquet)"]
+        return [f"not a lake file name (expected SYMBOL.{'YYYY' if kinds.of(kind).yearly else 'YYYY-MM'}.parquet)"]
     problems = []
     try:
         layout.check_symbol(name.symbol)
@@ -110,7 +107,7 @@ def _check_file(kind: str, path: Path) -> list[str]:
         return [str(err)]
     try:
         meta = _footer(path)
-        table = pq.read_table(path)
+        table = read_file(path)
     except (CorruptFileError, pa.ArrowException, OSError, ValueError) as err:
         return [f"unreadable: {err}"]
     expected = _core.lake_schema(kind)
@@ -151,7 +148,7 @@ def lake_schema_version() -> str:
         >>> lake_schema_version()
         '2'
     """
-    from ticklake.lake import SCHEMA_VERSION
+    from ticklake.lake.storage import SCHEMA_VERSION
 
     return SCHEMA_VERSION
 
@@ -164,7 +161,7 @@ def _version_one(found: pa.Schema, expected: pa.Schema) -> bool:
     return found.equals(ns)
 
 
-def validate(lake: Lake) -> list[Problem]:
+def validate(storage: LocalStorage) -> list[Problem]:
     """See :meth:`ticklake.Lake.validate`.
 
     Example:
@@ -173,8 +170,8 @@ def validate(lake: Lake) -> list[Problem]:
     """
     problems: list[Problem] = []
     now = time.time()
-    for kind in layout.KINDS:
-        directory = Path(lake.root, kind)
+    for kind in kinds.FOLDERS:
+        directory = Path(storage.root, kind)
         if directory.is_dir():
             for path in sorted(directory.iterdir()):
                 if path.name.startswith(".") and path.name.endswith((".parquet.lock", ".tmp")):
@@ -192,7 +189,7 @@ def validate(lake: Lake) -> list[Problem]:
                     )
                     continue
                 problems.extend(Problem(path, p) for p in _check_steady(kind, path))
-        temps = Path(lake.root, HIDDEN, "tmp", kind)
+        temps = Path(storage.root, HIDDEN, "tmp", kind)
         if temps.is_dir():
             for path in sorted(temps.glob("*.tmp")):
                 # A writer's temporary may vanish while we look: only a lasting, old one is a problem.

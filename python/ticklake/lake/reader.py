@@ -9,7 +9,7 @@ with the same error as the writer's, naming the file and the column. Earlier sch
 quotes) are read as the current stored schema.
 
 Example:
-    >>> from ticklake.reader import read_range
+    >>> from ticklake.lake.reader import read_range
     >>> read_range(Path("lake/bars/1m/AAPL.2024-01.parquet"), "bars/1m", "AAPL", ["timestamp", "close"],
     ...            None, None, "all").num_rows
     7800
@@ -29,10 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ticklake import _core, layout
-from ticklake.exceptions import CorruptFileError, InvalidInputError
+from ticklake import _core
+from ticklake.exceptions import CorruptFileError, InvalidInputError, corrupt_file
+from ticklake.lake import layout
 from ticklake.sessions import overlaps, range_slice, session_windows, window_indices
-from ticklake.storage import corrupt_file
+
+#: A Parquet footer, as :func:`footer` returns it.
+FileMetaData = pq.FileMetaData
 
 #: Nanoseconds per stored unit.
 _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
@@ -127,11 +130,45 @@ def inspect(path: Path, file: pq.ParquetFile, kind: str, symbol: str, period: st
     return FileInfo(form, unit_ns, spans, symbols_checked)
 
 
-# Parsed footers of recently read files, by path: (inode, size, mtime), the metadata, and what inspect() found.
+# A cached footer: the file's (inode, size, mtime), its metadata, and what inspect() found.
 _FooterEntry = tuple[tuple[int, int, int], pq.FileMetaData, FileInfo]
-_footers: OrderedDict[str, _FooterEntry] = OrderedDict()
-_footers_lock = threading.Lock()
-_FOOTERS_KEPT = 256
+
+
+class FooterCache:
+    """Parsed and checked footers of recently read lake files, by path, reused while a file is unchanged (lake files
+    are replaced by rename, never rewritten in place, so a changed file has another inode). Thread-safe; each
+    :class:`~ticklake.lake.storage.LocalStorage` owns one.
+
+    Example:
+        >>> cache = FooterCache(kept=16)
+        >>> len(cache)
+        0
+    """
+
+    def __init__(self, kept: int = 256) -> None:
+        self.kept = kept
+        self._entries: OrderedDict[str, _FooterEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, name: str, key: tuple[int, int, int]) -> _FooterEntry | None:
+        """The entry of ``name`` when it was cached for the same ``key`` (inode, size, mtime), else None."""
+        with self._lock:
+            hit = self._entries.get(name)
+            if hit is None or hit[0] != key:
+                return None
+            self._entries.move_to_end(name)
+            return hit
+
+    def put(self, name: str, entry: _FooterEntry) -> None:
+        """Caches ``entry`` for ``name``, dropping the least recently used beyond ``kept``."""
+        with self._lock:
+            self._entries[name] = entry
+            self._entries.move_to_end(name)
+            while len(self._entries) > self.kept:
+                self._entries.popitem(last=False)
 
 
 def _file_key(path: Path) -> tuple[int, int, int]:
@@ -139,7 +176,9 @@ def _file_key(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def open_file(path: Path, kind: str, symbol: str) -> tuple[pq.ParquetFile, FileInfo] | None:
+def open_file(
+    path: Path, kind: str, symbol: str, footers: FooterCache | None = None
+) -> tuple[pq.ParquetFile, FileInfo] | None:
     """Opens a lake file and checks its footer, reusing both while the file is unchanged (None: no such file).
 
     Lake files are replaced by rename, never rewritten in place, so a changed file has another inode. The file is
@@ -160,12 +199,7 @@ def open_file(path: Path, kind: str, symbol: str) -> tuple[pq.ParquetFile, FileI
     parsed = layout.parse_name(path.name)
     period = parsed.period if parsed is not None else None
     try:
-        with _footers_lock:
-            hit = _footers.get(name)
-            if hit is not None and hit[0] != key:
-                hit = None
-            if hit is not None:
-                _footers.move_to_end(name)
+        hit = footers.get(name, key) if footers is not None else None
         if hit is not None:
             file = pq.ParquetFile(path, metadata=hit[1], page_checksum_verification=True)
             if _file_key(path) == key:
@@ -173,12 +207,8 @@ def open_file(path: Path, kind: str, symbol: str) -> tuple[pq.ParquetFile, FileI
         # Every page's CRC32 is checked as it is read (files without checksums read as before).
         file = pq.ParquetFile(path, page_checksum_verification=True)
         info = inspect(path, file, kind, symbol, period)
-        if _file_key(path) == key:
-            with _footers_lock:
-                _footers[name] = (key, file.metadata, info)
-                _footers.move_to_end(name)
-                while len(_footers) > _FOOTERS_KEPT:
-                    _footers.popitem(last=False)
+        if footers is not None and _file_key(path) == key:
+            footers.put(name, (key, file.metadata, info))
         return file, info
     except FileNotFoundError:
         return None
@@ -235,7 +265,14 @@ def _timestamps_ns(path: Path, table: pa.Table, kind: str, spans: list[tuple[int
 
 
 def read_range(
-    path: Path, kind: str, symbol: str, columns: list[str], lo: int | None, hi: int | None, session: str
+    path: Path,
+    kind: str,
+    symbol: str,
+    columns: list[str],
+    lo: int | None,
+    hi: int | None,
+    session: str,
+    footers: FooterCache | None = None,
 ) -> pa.Table | None:
     """The checked rows of one file in ``[lo, hi)`` (UTC ns), ``columns`` of the kind's stored schema in its order
     (``timestamp`` always), within ``session``; only the row groups whose statistics overlap are read.
@@ -247,7 +284,7 @@ def read_range(
         >>> read_range(path, "bars/1d", "AAPL", ["timestamp", "close"], None, None, "all").num_rows
         252
     """
-    opened = open_file(path, kind, symbol)
+    opened = open_file(path, kind, symbol, footers)
     if opened is None:
         return None
     file, info = opened
@@ -280,14 +317,16 @@ def _select(table: pa.Table, kind: str, symbol: str, columns: list[str]) -> pa.T
     return pa.Table.from_arrays([table.column(c) for c in columns], schema=pa.schema(fields))
 
 
-def iter_row_groups(path: Path, kind: str, symbol: str, lo: int | None, hi: int | None) -> Iterator[pa.Table]:
+def iter_row_groups(
+    path: Path, kind: str, symbol: str, lo: int | None, hi: int | None, footers: FooterCache | None = None
+) -> Iterator[pa.Table]:
     """The checked rows of one file in ``[lo, hi)``, one row group at a time (every column, stored schema).
 
     Example:
         >>> sum(t.num_rows for t in iter_row_groups(path, "bars/1s", "AAPL", None, None))
         881819
     """
-    opened = open_file(path, kind, symbol)
+    opened = open_file(path, kind, symbol, footers)
     if opened is None:
         return
     file, info = opened
@@ -320,3 +359,43 @@ def first_unreadable(paths: Iterable[Path]) -> CorruptFileError | None:
         except (pa.ArrowException, OSError, ValueError) as err:
             return corrupt_file(path, err)
     return None
+
+
+# --------------------------------------------------------------------------- plain reads for the lake's own tools
+
+
+def footer(path: Path) -> pq.FileMetaData:
+    """The Parquet footer of any file (unchecked: for inventories, coverage and counts).
+
+    Raises:
+        pyarrow.ArrowException, OSError: the file is missing or not Parquet (callers name the file).
+
+    Example:
+        >>> footer(Path("lake/bars/1d/AAPL.2024.parquet")).num_rows
+        252
+    """
+    return pq.read_metadata(path)
+
+
+def read_file(path: Path, columns: list[str] | None = None, metadata: pq.FileMetaData | None = None) -> pa.Table:
+    """Every row of a Parquet file (``columns`` of it), unchecked: for staged pieces and validation, which check
+    what they read themselves. Page checksums are verified.
+
+    Raises:
+        pyarrow.ArrowException, OSError: the file is missing or damaged (callers name the file).
+
+    Example:
+        >>> read_file(Path("lake/bars/1d/AAPL.2024.parquet"), ["timestamp"]).num_rows
+        252
+    """
+    return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True).read(columns=columns)
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """An open Parquet file for row-group-level reads (coverage reads one row group's timestamps).
+
+    Example:
+        >>> open_parquet(Path("lake/bars/1d/AAPL.2024.parquet")).metadata.num_row_groups
+        1
+    """
+    return pq.ParquetFile(path, page_checksum_verification=True)

@@ -1,6 +1,6 @@
 """Gaps as work: the New York trading days a lake lacks, per symbol, in the form an importer consumes.
 
-:func:`gaps` turns :func:`ticklake.coverage.coverage` into ``{symbol: [date, ...]}`` (a :class:`Gaps`, which is a
+:func:`gaps` turns :func:`ticklake.lake.coverage.coverage` into ``{symbol: [date, ...]}`` (a :class:`Gaps`, which is a
 ``dict``): the missing days and, by default, the partial ones (a partial day is re-imported whole, replacing it).
 Days before a symbol's first data are left out unless ``include_before_first=True``. :meth:`Gaps.ranges` groups
 consecutive trading days of one status into :class:`GapRange` rows for printing (a weekend or holiday inside a run
@@ -24,15 +24,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION, coverage, lake_kind
-
-if TYPE_CHECKING:
-    from ticklake.lake import Lake
+from ticklake.lake import kinds
+from ticklake.lake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION, coverage
+from ticklake.lake.storage import LocalStorage
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class Gaps(dict[str, list[dt.date]]):
 
 
 def gaps(
-    lake: Lake,
+    storage: LocalStorage,
     kind: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,
@@ -120,8 +119,10 @@ def gaps(
         >>> gaps(Lake("data/parquet"), "bars/1m", "AAPL", "2024-01-02", "2024-01-31")
         {}
     """
-    kind = lake_kind(kind)
-    frame = coverage(lake, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep)
+    kind = kinds.of(kind).folder
+    frame = coverage(
+        storage, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
+    )
     # Position of each day in the trading calendar, so that runs can skip weekends and holidays.
     trading = pd.DatetimeIndex(frame["date"].unique()).sort_values()
     frame = frame.assign(day_index=trading.get_indexer(pd.DatetimeIndex(frame["date"])))

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,32 +19,28 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from ticklake import _core, layout
+from ticklake import _core
 from ticklake._arrow import arrow_input
-from ticklake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
-from ticklake.exceptions import CorruptFileError, InvalidInputError
-from ticklake.inventory import Problem
-from ticklake.migrate import MigrationReport
-from ticklake.reader import first_unreadable, read_range
+from ticklake.exceptions import InvalidInputError
+from ticklake.lake import kinds, layout
+from ticklake.lake import sql as lake_sql
+from ticklake.lake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
+from ticklake.lake.inventory import Problem
+from ticklake.lake.migrate import MigrationReport
+from ticklake.lake.scan import Scan
+from ticklake.lake.storage import LocalStorage, file_metadata
 from ticklake.sessions import (
-    SESSIONS,
     Session,
-    overlaps,
     utc_range,
 )
-from ticklake.storage import LocalStorage
 
 if TYPE_CHECKING:
     import duckdb
-    import polars as pl
     from matplotlib.figure import Figure
 
-    from ticklake.gaps import Gaps
+    from ticklake.lake.gaps import Gaps
 
-#: The footer's ``ticklake.schema_version`` (SPEC §2). 1: every timestamp in ns; 2: bars and quotes in us.
-SCHEMA_VERSION = "2"
 DEFAULT_ROOT = "data/parquet"
-VIEWS: dict[str, str] = {"bars_1s": "bars/1s", "bars_1m": "bars/1m", "bars_1d": "bars/1d", "quotes": "quotes"}
 
 
 @dataclass(frozen=True)
@@ -59,13 +54,6 @@ class FileWrite:
     status: str
     rows: int
     bytes: int
-
-
-def _symbols(symbols: str | Iterable[str]) -> list[str]:
-    names = [symbols] if isinstance(symbols, str) else list(symbols)
-    if not names:
-        raise InvalidInputError("no symbols given")
-    return [layout.check_symbol(s) for s in names]
 
 
 class Lake:
@@ -105,7 +93,7 @@ class Lake:
     def write_bars(
         self,
         bars: Any,
-        timeframe: layout.Timeframe,
+        timeframe: kinds.Timeframe,
         *,
         replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
@@ -140,7 +128,7 @@ class Lake:
             >>> lake.write_bars(ticklake.bars(trades, interval="1s"), "1s")[0].path.name
             'AAPL.2024-03.parquet'
         """
-        return self.write(layout.bar_kind(timeframe), bars, replace=replace, symbol=symbol, metadata=metadata)
+        return self.write(bars, kinds.bar_kind(timeframe).folder, replace=replace, symbol=symbol, metadata=metadata)
 
     def write_quotes(
         self,
@@ -158,7 +146,7 @@ class Lake:
             >>> lake.write_quotes(ticklake.best_quotes(raw_quotes, symbol="AAPL"))[0].status
             'written'
         """
-        return self.write("quotes", quotes, replace=replace, symbol=symbol, metadata=metadata)
+        return self.write(quotes, "quotes", replace=replace, symbol=symbol, metadata=metadata)
 
     def write_trades(
         self,
@@ -177,45 +165,31 @@ class Lake:
             >>> lake.write_trades(trades)[0].rows
             200000
         """
-        return self.write("trades", trades, replace=replace, symbol=symbol, metadata=metadata)
-
-    def _metadata(self, kind: str, symbol: str, period: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-        meta = {
-            "ticklake.version": _core.__version__,
-            "ticklake.schema_version": SCHEMA_VERSION,
-            "ticklake.kind": kind,
-            "ticklake.symbol": symbol,
-            "ticklake.period": period,
-            "ticklake.period_rule": (
-                "year of the trading-date label" if layout.is_yearly(kind) else "America/New_York calendar month"
-            ),
-            "ticklake.size_unit": "shares",
-            "ticklake.source": "user",
-        }
-        for key, value in (extra or {}).items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise InvalidInputError("metadata keys and values must be strings")
-            meta[key if key.startswith("ticklake.") else f"ticklake.{key}"] = value
-        return meta
+        return self.write(trades, "trades", replace=replace, symbol=symbol, metadata=metadata)
 
     def write(
         self,
-        kind: str,
         data: Any,
+        kind: str,
         *,
         replace: tuple[Any, Any] | Sequence[tuple[Any, Any]] | None = None,
         symbol: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[FileWrite]:
-        """Writes a table of any lake kind (``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades``): the one
-        write path behind :meth:`write_bars`, :meth:`write_quotes` and :meth:`write_trades`, same arguments.
+        """Writes a table of any lake kind (``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades``, or a
+        short name): the one write path behind :meth:`write_bars`, :meth:`write_quotes` and :meth:`write_trades`,
+        same arguments. Data comes first, as in every write.
 
         Example:
-            >>> lake.write("bars/1m", ticklake.bars(trades, interval="1m"))[0].path.name
+            >>> lake.write(ticklake.bars(trades, interval="1m"), "bars/1m")[0].path.name
             'AAPL.2024-03.parquet'
         """
-        if kind not in layout.KINDS:
-            raise InvalidInputError(f"unknown lake kind {kind!r}: use one of {', '.join(layout.KINDS)}")
+        if isinstance(data, str) and not isinstance(kind, str):
+            raise InvalidInputError(
+                f"write(data, kind): the data comes first, then the kind (got the kind {data!r} first; the order "
+                "changed in ticklake 0.2)"
+            )
+        kind = kinds.of(kind).folder
         if symbol is not None:
             layout.check_symbol(symbol)
         windows = _replace_windows(replace)
@@ -240,7 +214,7 @@ class Lake:
                 incoming=empty if incoming is None else incoming,
                 replace=windows,
                 level=self.compression_level,
-                metadata=self._metadata(kind, name, period, metadata),
+                metadata=file_metadata(kind, name, period, metadata),
             )
             results.append(FileWrite(path, name, period, summary["status"], summary["rows"], summary["bytes"]))
         return results
@@ -248,84 +222,38 @@ class Lake:
     # ----------------------------------------------------------------------------------------------- reading
 
     def files(self, kind: str, symbol: str | None = None) -> list[Path]:
-        """The lake files of a kind (``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades``), sorted.
+        """The lake files of a kind (``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades``, or a short
+        name), sorted.
 
         Example:
             >>> [p.name for p in lake.files("bars/1m", "AAPL")]
             ['AAPL.2024-01.parquet', 'AAPL.2024-02.parquet']
         """
-        if kind not in layout.KINDS:
-            raise InvalidInputError(f"unknown lake kind {kind!r}: use one of {', '.join(layout.KINDS)}")
-        pattern = f"{layout.check_symbol(symbol)}.*.parquet" if symbol else "*.parquet"
-        found = []
-        for path in sorted(Path(self.root, kind).glob(pattern)):
-            name = layout.parse_name(path.name)
-            if name is not None and (symbol is None or name.symbol == symbol):
-                found.append(path)
-        return found
+        return self.storage.files(kind, symbol)
 
-    def _read(
+    def scan(
         self,
         kind: str,
         symbols: str | Iterable[str],
-        start: Any,
-        end: Any,
-        columns: Sequence[str] | None,
-        tz: str,
-        session: str,
-    ) -> pa.Table:
-        if session not in SESSIONS:
-            raise InvalidInputError(f"unknown session {session!r}: use one of {', '.join(SESSIONS)}")
-        schema = _core.lake_schema(kind)
-        wanted = list(schema.names) if columns is None else list(columns)
-        unknown = [c for c in wanted if c not in schema.names]
-        if unknown:
-            raise InvalidInputError(f"unknown column(s) {unknown} for {kind}: the columns are {schema.names}")
-        read_cols = wanted if "timestamp" in wanted else [*wanted, "timestamp"]
-        lo, hi = utc_range(start, end, tz)
-        tables = []
-        for name in _symbols(symbols):
-            if lo is None or hi is None:
-                paths = [
-                    p
-                    for p in self.files(kind, name)
-                    if overlaps(layout.period_bounds(kind, layout.parse_name(p.name).period), lo, hi)  # type: ignore[union-attr]
-                ]
-            else:
-                paths = [layout.file_path(self.root, kind, name, p) for p in layout.periods(kind, lo, hi)]
-            for path in paths:
-                table = read_range(path, kind, name, read_cols, lo, hi, session)
-                if table is not None and table.num_rows:
-                    tables.append(table)
-        target = pa.schema([schema.field(c) for c in read_cols])
-        out = pa.concat_tables(tables) if tables else target.empty_table()
-        if "timestamp" not in wanted:
-            out = out.drop_columns(["timestamp"])
-        if tz != "UTC" and "timestamp" in wanted:
-            index = out.schema.get_field_index("timestamp")
-            unit = out.schema.field(index).type.unit
-            out = out.set_column(index, "timestamp", out.column(index).cast(pa.timestamp(unit, tz=tz)))
-        return out.select(wanted)
-
-    def read_bars(
-        self,
-        symbols: str | Iterable[str],
-        timeframe: layout.Timeframe,
         start: Any = None,
         end: Any = None,
         *,
         columns: Sequence[str] | None = None,
         tz: str = "UTC",
         session: Session = "all",
-    ) -> pd.DataFrame:
-        """Reads bars of one or more symbols over a time range into pandas.
+    ) -> Scan:
+        """The rows of one kind for some symbols over a time range, as a lazy :class:`~ticklake.lake.scan.Scan`:
+        ``.to_arrow()``, ``.to_pandas()``, ``.to_polars()``, ``.batches()``, or hand it to DuckDB or polars as is
+        (``__arrow_c_stream__``). The same options for every kind, trades included.
 
         Only the files that can hold the range are opened, and within them only the row groups (one per New York
-        day for 1s bars) whose statistics overlap it.
+        day for 1s bars and quotes) whose statistics overlap it. Every file read is checked (symbol, order, page
+        checksums).
 
         Args:
-            symbols: a symbol or several; rows come symbol by symbol in the order given, each sorted by time.
-            timeframe: ``"1s"``, ``"1m"`` or ``"1d"``.
+            kind: ``bars/1s``, ``bars/1m``, ``bars/1d``, ``quotes``, ``trades`` (or ``1s``, ``1m``, ``1d``).
+            symbols: a symbol, several separated by commas, or an iterable; rows come symbol by symbol in the
+                order given, each sorted by time.
             start: inclusive; ``end``: exclusive, but a bare date as ``end`` means through that day. Strings, dates,
                 datetimes or Timestamps; naive values are in ``tz``. None reads from the first / to the last row.
             columns: a subset of the SPEC §2 columns, in the order wanted.
@@ -333,62 +261,44 @@ class Lake:
             session: ``"regular"`` (09:30-16:00 ET, early closes honoured), ``"pre"`` (04:00-open), ``"post"``
                 (close-20:00), ``"extended"`` or ``"all"``, on the NYSE calendar.
 
+        Raises:
+            InvalidInputError: bad kind, symbols, columns, bounds, zone or session (raised here, before any read).
+            CorruptFileError: a file in the range is damaged (raised when the rows are read; the message names it).
+
+        Example:
+            >>> lake.scan("1m", "AAPL,MSFT", "2024-01-02", "2024-01-02", session="regular").to_arrow().num_rows
+            780
+            >>> import duckdb
+            >>> trades = lake.scan("trades", "AAPL", "2024-01-02", "2024-01-02")
+            >>> duckdb.sql("SELECT count(*) FROM trades").fetchall()[0]
+            (120000,)
+        """
+        return Scan(self.storage, kind, layout.parse_symbols(symbols), start, end, columns, tz, session)
+
+    def read_bars(
+        self,
+        symbols: str | Iterable[str],
+        timeframe: kinds.Timeframe,
+        start: Any = None,
+        end: Any = None,
+        *,
+        columns: Sequence[str] | None = None,
+        tz: str = "UTC",
+        session: Session = "all",
+    ) -> pd.DataFrame:
+        """Reads bars into pandas: the shortcut for ``scan(timeframe, ...).to_pandas()`` (arguments as
+        :meth:`scan`; ``timeframe`` is ``"1s"``, ``"1m"`` or ``"1d"``).
+
         Returns:
             A DataFrame with tz-aware timestamps.
-
-        Raises:
-            InvalidInputError: bad symbols, columns, bounds or session.
-            CorruptFileError: a file in the range is damaged (the message names it).
 
         Example:
             >>> lake.read_bars("AAPL", "1m", "2024-01-02", "2024-01-02", tz="America/New_York",
             ...                session="regular").shape
             (390, 10)
         """
-        return _to_pandas(self.read_bars_arrow(symbols, timeframe, start, end, columns=columns, tz=tz, session=session))
-
-    def read_bars_arrow(
-        self,
-        symbols: str | Iterable[str],
-        timeframe: layout.Timeframe,
-        start: Any = None,
-        end: Any = None,
-        *,
-        columns: Sequence[str] | None = None,
-        tz: str = "UTC",
-        session: Session = "all",
-    ) -> pa.Table:
-        """:meth:`read_bars` as a ``pyarrow.Table`` (same arguments).
-
-        Example:
-            >>> lake.read_bars_arrow(["AAPL", "MSFT"], "1d", "2024-01-01", "2024-12-31").num_rows
-            504
-        """
-        return self._read(layout.bar_kind(timeframe), symbols, start, end, columns, tz, session)
-
-    def read_bars_polars(
-        self,
-        symbols: str | Iterable[str],
-        timeframe: layout.Timeframe,
-        start: Any = None,
-        end: Any = None,
-        *,
-        columns: Sequence[str] | None = None,
-        tz: str = "UTC",
-        session: Session = "all",
-    ) -> pl.DataFrame:
-        """:meth:`read_bars` as a ``polars.DataFrame`` (needs polars installed).
-
-        Example:
-            >>> lake.read_bars_polars("AAPL", "1m", "2024-01-02", "2024-01-02")["volume"].sum()
-            1234567
-        """
-        import polars as pl
-
-        frame: pl.DataFrame = pl.from_arrow(  # type: ignore[assignment]
-            self.read_bars_arrow(symbols, timeframe, start, end, columns=columns, tz=tz, session=session)
-        )
-        return frame
+        kind = kinds.bar_kind(timeframe).folder
+        return self.scan(kind, symbols, start, end, columns=columns, tz=tz, session=session).to_pandas()
 
     def read_quotes(
         self,
@@ -400,62 +310,13 @@ class Lake:
         tz: str = "UTC",
         session: Session = "all",
     ) -> pd.DataFrame:
-        """Reads best quotes per second into pandas; arguments as :meth:`read_bars`.
+        """Reads best quotes per second into pandas: the shortcut for ``scan("quotes", ...).to_pandas()``.
 
         Example:
             >>> lake.read_quotes("AAPL", "2024-01-02 09:30", "2024-01-02 09:31", tz="America/New_York").shape[0]
             60
         """
-        return _to_pandas(self.read_quotes_arrow(symbols, start, end, columns=columns, tz=tz, session=session))
-
-    def read_quotes_arrow(
-        self,
-        symbols: str | Iterable[str],
-        start: Any = None,
-        end: Any = None,
-        *,
-        columns: Sequence[str] | None = None,
-        tz: str = "UTC",
-        session: Session = "all",
-    ) -> pa.Table:
-        """:meth:`read_quotes` as a ``pyarrow.Table``.
-
-        Example:
-            >>> lake.read_quotes_arrow("AAPL", columns=["timestamp", "spread"]).column_names
-            ['timestamp', 'spread']
-        """
-        return self._read("quotes", symbols, start, end, columns, tz, session)
-
-    def read_quotes_polars(
-        self,
-        symbols: str | Iterable[str],
-        start: Any = None,
-        end: Any = None,
-        *,
-        columns: Sequence[str] | None = None,
-        tz: str = "UTC",
-        session: Session = "all",
-    ) -> pl.DataFrame:
-        """:meth:`read_quotes` as a ``polars.DataFrame`` (needs polars installed).
-
-        Example:
-            >>> lake.read_quotes_polars("AAPL", "2024-01-02", "2024-01-02").height
-            52000
-        """
-        import polars as pl
-
-        frame: pl.DataFrame = pl.from_arrow(  # type: ignore[assignment]
-            self.read_quotes_arrow(symbols, start, end, columns=columns, tz=tz, session=session)
-        )
-        return frame
-
-    def read_trades_arrow(self, symbols: str | Iterable[str], start: Any = None, end: Any = None) -> pa.Table:
-        """Archived raw trades as a ``pyarrow.Table`` (input for :func:`ticklake.bars`).
-
-        Example:
-            >>> ticklake.bars(lake.read_trades_arrow("AAPL", "2024-01-02", "2024-01-02"), interval="1m")
-        """
-        return self._read("trades", symbols, start, end, None, "UTC", "all")
+        return self.scan("quotes", symbols, start, end, columns=columns, tz=tz, session=session).to_pandas()
 
     # ------------------------------------------------------------------------------------------------- SQL
 
@@ -474,35 +335,7 @@ class Lake:
             >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
-        return self._connect(set(VIEWS))
-
-    def _connect(self, views: set[str]) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the given views; a damaged file is named in a :class:`CorruptFileError`."""
-        import duckdb
-
-        con = duckdb.connect()
-        # Daily bars are labelled at 00:00 UTC: show and group timestamps in UTC whatever the machine's zone.
-        con.execute("SET TimeZone = 'UTC'")
-        for view, kind in VIEWS.items():
-            if view not in views:
-                continue
-            files = self.files(kind)
-            if files:
-                pattern = str(Path(self.root, kind, "*.parquet")).replace("'", "''")
-                # TIMESTAMPTZ (us, UTC) whatever the file's version: schema version 1 stored nanoseconds, which
-                # DuckDB reads as a naive TIMESTAMP_NS.
-                try:
-                    con.execute(
-                        f"CREATE VIEW {view} AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp) "
-                        f"FROM read_parquet('{pattern}', union_by_name = true)"
-                    )
-                except duckdb.Error as err:
-                    con.close()
-                    raise _damaged(files, err) from None
-            else:
-                con.register(f"_{view}_empty", _core.lake_schema(kind).empty_table())
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_empty")
-        return con
+        return lake_sql.connect(self.storage)
 
     def sql(self, query: str) -> pd.DataFrame:
         """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``); timestamps
@@ -511,19 +344,7 @@ class Lake:
         Example:
             >>> lake.sql("SELECT symbol, sum(volume) AS volume FROM bars_1d GROUP BY symbol ORDER BY symbol")
         """
-        import duckdb
-
-        # Only the views the query names: a damaged file of one kind never stops queries of the others.
-        con = self._connect({v for v in VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)})
-        try:
-            frame: pd.DataFrame = con.sql(query).df()
-        except duckdb.IOException as err:
-            raise CorruptFileError(f"a lake file could not be read: {err} (run ticklake validate)") from None
-        except duckdb.Error as err:
-            raise InvalidInputError(f"SQL error: {err}") from err
-        finally:
-            con.close()
-        return frame
+        return lake_sql.sql(self.storage, query)
 
     def replay(
         self,
@@ -546,9 +367,9 @@ class Lake:
             ...     for row in batch.to_pandas().itertuples():
             ...         strategy.on_bar(row)
         """
-        from ticklake.replay import replay
+        from ticklake.lake.replay import replay
 
-        return replay(self, symbols, timeframe, start, end, tz=tz, batch_rows=batch_rows)
+        return replay(self.storage, symbols, timeframe, start, end, tz=tz, batch_rows=batch_rows)
 
     # ----------------------------------------------------------------------------------------------- checks
 
@@ -562,9 +383,9 @@ class Lake:
         Example:
             >>> lake.inventory()[["kind", "symbol", "period", "rows"]].head(1)
         """
-        from ticklake.inventory import inventory
+        from ticklake.lake.inventory import inventory
 
-        return inventory(self)
+        return inventory(self.storage)
 
     def migrate(self) -> MigrationReport:
         """Rewrites, in place and atomically, every file not in the current form: files of schema version 1
@@ -575,15 +396,15 @@ class Lake:
         Without it, the next write of a file brings that file across (the merge conforms the stored rows).
 
         Returns:
-            A :class:`~ticklake.migrate.MigrationReport` (rewritten, current, removed, failed).
+            A :class:`~ticklake.lake.migrate.MigrationReport` (rewritten, current, removed, failed).
 
         Example:
             >>> lake.migrate().summary()
             '2 file(s) rewritten, 14 already current, 4 stray file(s) removed, 0 failed'
         """
-        from ticklake.migrate import migrate
+        from ticklake.lake.migrate import migrate
 
-        return migrate(self)
+        return migrate(self.storage, self.compression_level)
 
     def validate(self) -> list[Problem]:
         """Checks every file against SPEC §1-2: name, schema, footer metadata, sorted unique timestamps, the
@@ -599,9 +420,9 @@ class Lake:
             >>> lake.validate()
             []
         """
-        from ticklake.inventory import validate
+        from ticklake.lake.inventory import validate
 
-        return validate(self)
+        return validate(self.storage)
 
     # ---------------------------------------------------------------------------------- coverage and charts
 
@@ -650,10 +471,10 @@ class Lake:
             >>> lake.coverage("bars/1m", ["AAPL"], "2024-11-27", "2024-11-29")["status"].tolist()
             ['full', 'full']
         """
-        from ticklake.coverage import coverage
+        from ticklake.lake.coverage import coverage
 
         return coverage(
-            self, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
+            self.storage, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
         )
 
     def gaps(
@@ -674,7 +495,7 @@ class Lake:
         left out unless ``include_before_first``. Arguments as :meth:`coverage`.
 
         Returns:
-            A :class:`ticklake.gaps.Gaps`: a ``dict`` of sorted ``datetime.date`` lists (symbols without gaps are
+            A :class:`ticklake.lake.gaps.Gaps`: a ``dict`` of sorted ``datetime.date`` lists (symbols without gaps are
             absent), with ``.ranges()`` (runs of consecutive trading days per status, for printing) and
             ``.table`` (the coverage rows behind it).
 
@@ -683,10 +504,10 @@ class Lake:
             >>> {symbol: len(days) for symbol, days in gaps.items()}
             {'MSFT': 3}
         """
-        from ticklake.gaps import gaps
+        from ticklake.lake.gaps import gaps
 
         return gaps(
-            self,
+            self.storage,
             kind,
             symbols,
             start,
@@ -722,13 +543,12 @@ class Lake:
         Example:
             >>> lake.coverage_figure("bars/1m").savefig("coverage.png")
         """
-        from ticklake.coverage import lake_kind
         from ticklake.coverage_chart import coverage_figure
 
         frame = self.coverage(
             kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
         )
-        return coverage_figure(frame, kind=lake_kind(kind))
+        return coverage_figure(frame, kind=kinds.of(kind).folder)
 
     def plot(
         self,
@@ -787,13 +607,6 @@ class Lake:
         )
 
 
-def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
-    """DuckDB could not open a kind's files: name the first whose footer does not read."""
-    return first_unreadable(files) or CorruptFileError(
-        f"DuckDB cannot read the lake's files ({files[0].parent}): {err}"
-    )
-
-
 def _replace_windows(replace: Any) -> list[tuple[int, int]]:
     """``replace`` as UTC-nanosecond windows: None, one ``(start, end)`` pair, or a sequence of pairs."""
     if replace is None:
@@ -814,10 +627,3 @@ def _replace_windows(replace: Any) -> list[tuple[int, int]]:
             raise InvalidInputError("replace needs both a start and an end")
         windows.append((lo, hi))
     return windows
-
-
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    # pandas gets its default unit, nanoseconds (lossless from the stored microseconds), so code that worked with
-    # the frames of schema version 1 (e.g. ``astype("int64")`` as epoch nanoseconds) keeps working.
-    frame: pd.DataFrame = table.to_pandas(coerce_temporal_nanoseconds=True)
-    return frame

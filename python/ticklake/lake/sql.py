@@ -1,0 +1,96 @@
+"""SQL over the lake: DuckDB views ``bars_1s``, ``bars_1m``, ``bars_1d`` and ``quotes`` (the Kind table's views).
+
+Example:
+    >>> from ticklake.lake.sql import sql
+    >>> sql(storage, "SELECT count(*) AS n FROM bars_1d")["n"][0]
+    504
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ticklake import _core
+from ticklake.exceptions import CorruptFileError, InvalidInputError
+from ticklake.lake import kinds
+from ticklake.lake.reader import first_unreadable
+from ticklake.lake.storage import LocalStorage
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+def connect(storage: LocalStorage, views: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's views (all of them, or only ``views``); see :meth:`ticklake.Lake.connect`.
+
+    Raises:
+        CorruptFileError: DuckDB cannot open a kind's files (the message names the damaged one).
+
+    Example:
+        >>> connect(storage, ["quotes"]).execute("SELECT count(*) FROM quotes").fetchone()
+        (917524,)
+    """
+    import duckdb
+
+    wanted = set(kinds.VIEWS) if views is None else set(views)
+    con = duckdb.connect()
+    # Daily bars are labelled at 00:00 UTC: show and group timestamps in UTC whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    for view, kind in kinds.VIEWS.items():
+        if view not in wanted:
+            continue
+        files = storage.files(kind.folder)
+        if files:
+            pattern = str(Path(storage.root, kind.folder, "*.parquet")).replace("'", "''")
+            # TIMESTAMPTZ (us, UTC) whatever the file's version: schema version 1 stored nanoseconds, which
+            # DuckDB reads as a naive TIMESTAMP_NS.
+            try:
+                con.execute(
+                    f"CREATE VIEW {view} AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp) "
+                    f"FROM read_parquet('{pattern}', union_by_name = true)"
+                )
+            except duckdb.Error as err:
+                con.close()
+                raise _damaged(files, err) from None
+        else:
+            con.register(f"_{view}_empty", _core.lake_schema(kind.folder).empty_table())
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_empty")
+    return con
+
+
+def sql(storage: LocalStorage, query: str) -> pd.DataFrame:
+    """Runs a DuckDB query over the lake's views; see :meth:`ticklake.Lake.sql`.
+
+    Raises:
+        CorruptFileError: a file the query reads is damaged.
+        InvalidInputError: DuckDB refused the query.
+
+    Example:
+        >>> sql(storage, "SELECT symbol FROM bars_1d GROUP BY symbol ORDER BY symbol")["symbol"].tolist()
+        ['AAPL', 'MSFT']
+    """
+    import duckdb
+
+    # Only the views the query names: a damaged file of one kind never stops queries of the others.
+    con = connect(storage, {v for v in kinds.VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)})
+    try:
+        frame: pd.DataFrame = con.sql(query).df()
+    except duckdb.IOException as err:
+        raise CorruptFileError(f"a lake file could not be read: {err} (run ticklake validate)") from None
+    except duckdb.Error as err:
+        raise InvalidInputError(f"SQL error: {err}") from err
+    finally:
+        con.close()
+    return frame
+
+
+def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
+    """DuckDB could not open a kind's files: name the first whose footer does not read."""
+    return first_unreadable(files) or CorruptFileError(
+        f"DuckDB cannot read the lake's files ({files[0].parent}): {err}"
+    )
