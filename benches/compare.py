@@ -25,9 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import harness
 import numpy as np
 import pyarrow as pa
 import ticklake
+from harness import rss_mb
 from ticklake.sample import sample_quotes, sample_trades
 
 try:
@@ -55,17 +57,7 @@ NOTES: list[str] = []
 
 # --------------------------------------------------------------------------------------------------------- helpers
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for i in range(repeat):
-        out = None
-        gc.collect()
-        t0 = time.perf_counter()
-        out = fn()
-        elapsed = time.perf_counter() - t0
-        best = min(best, elapsed)
-        if i == 0 and elapsed > SLOW_S:
-            break
-    return best, out
+    return harness.best_of(fn, repeat, stop_after=SLOW_S)
 
 
 def record(job: str, tool: str, seconds: float, n_in: int, n_out: int | None, note: str = "") -> None:
@@ -76,15 +68,6 @@ def record(job: str, tool: str, seconds: float, n_in: int, n_out: int | None, no
 def warn(msg: str) -> None:
     print(f"  WARNING: {msg}", flush=True)
     NOTES.append("WARNING: " + msg)
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    """``VmRSS`` (current) or ``VmHWM`` (peak since start or the last clear_refs reset) in MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def int64_view(col: pa.ChunkedArray) -> np.ndarray:
@@ -646,6 +629,7 @@ def main() -> None:
     ap.add_argument("--quote-memory", action="store_true", help="only run the streaming memory measurement")
     ap.add_argument("--skip-quote-memory", action="store_true")
     args = ap.parse_args()
+    harness.require_release()
     if args.quote_memory:
         quote_memory(args)
         return

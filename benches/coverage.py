@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import ticklake
+from harness import machine_line, require_release
 from ticklake.sessions import trading_days
 
 NY = "America/New_York"
@@ -99,8 +99,7 @@ def timed(label: str, call: Callable[[], object], repeat: int) -> tuple[float, o
         wall = time.perf_counter() - started
         if wall < best:
             best, cpu = wall, time.process_time() - started_cpu
-    load = os.getloadavg()[0]
-    print(f"{label:62} {best:6.2f} s wall, {cpu:6.2f} s CPU (load {load:.1f} on {os.cpu_count()} cores)")
+    print(f"{label:62} {best:6.2f} s wall, {cpu:6.2f} s CPU ({machine_line()})")
     return best, result
 
 
@@ -113,6 +112,7 @@ def main() -> None:
     parser.add_argument("--clean", action="store_true", help="remove the lake afterwards")
     parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB comparison (about a minute)")
     args = parser.parse_args()
+    require_release()
     root = Path(args.root)
     build(root, args.symbols, args.months)
     lake = ticklake.Lake(root)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import math
 import os
@@ -29,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +35,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness import best_of, machine_line, require_release  # noqa: E402
 from ticklake import _core  # noqa: E402
 from ticklake.sample import sample_trades  # noqa: E402
 
@@ -44,13 +43,7 @@ from tests.alpaca_server import encode_trades  # noqa: E402
 
 
 def best(fn, repeat):  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of(fn, repeat)[0]
 
 
 def bench_parse(repeat: int) -> None:
@@ -241,6 +234,8 @@ def main() -> None:
     parser.add_argument("--no-per-day", action="store_true", help="skip the one-symbol-per-day comparison runs")
     parser.add_argument("--only", nargs="*", default=["parse", "bars1m", "bars1d", "trades", "plan", "quotes"])
     args = parser.parse_args()
+    require_release()
+    print(machine_line())
     for case in args.only:
         if case == "parse":
             bench_parse(args.repeat)

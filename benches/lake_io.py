@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,34 +27,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ticklake
+from harness import best_of, machine_line, ratio_table, require_release
 from ticklake.sample import sample_quotes, sample_trades
-
-
-def best_of(fn: Callable[[], Any], repeat: int, setup: Callable[[], None] | None = None) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        if setup is not None:
-            setup()
-        gc.collect()
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def show(title: str, results: dict[str, float], sizes: dict[str, int] | None = None) -> None:
-    print(f"\n{title}")
-    ours = results["ticklake"]
-    for tool, seconds in results.items():
-        ratio = "" if tool == "ticklake" else f"{seconds / ours:6.2f}x"
-        size = ""
-        if sizes:
-            size = f"{sizes[tool] / 1e6:8.2f} MB"
-            if tool != "ticklake":
-                size += f"  (ticklake/{tool} size {sizes['ticklake'] / sizes[tool]:.2f})"
-        print(f"  {tool:<10} {seconds:8.4f} s  {ratio:>8}  {size}")
-    fastest = min((s, t) for t, s in results.items() if t != "ticklake")
-    print(f"  -> ticklake vs fastest other ({fastest[1]}): {fastest[0] / ours:.2f}x")
 
 
 def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
@@ -93,7 +65,7 @@ def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
             assert len(result) == 1, result
             ours_path = result[0].path
     sizes = {"ticklake": ours_path.stat().st_size, **{k: p.stat().st_size for k, p in out.items()}}
-    show(f"write (ZSTD 3) {name}", times, sizes)
+    ratio_table(f"write (ZSTD 3) {name}", times, sizes)
 
     # One New York day in the middle of the month.
     day = dt.date(2024, 4, 16)
@@ -120,7 +92,7 @@ def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
         counts[tool] = len(result)
     if len(set(counts.values())) != 1:
         print(f"  WARNING: row counts differ: {counts}")
-    show(f"read one New York day ({counts['ticklake']:,} rows) of {name}", times)
+    ratio_table(f"read one New York day ({counts['ticklake']:,} rows) of {name}", times)
 
     read_month: dict[str, Callable[[], Any]] = {
         "ticklake": lambda: lake.read_quotes(symbol) if kind == "quotes" else lake.read_bars(symbol, "1s"),
@@ -131,7 +103,7 @@ def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
     for tool, fn in read_month.items():
         times[tool], result = best_of(fn, repeat)
         assert len(result) == table.num_rows, (tool, len(result))
-    show(f"read the whole month of {name} into pandas (polars: its own frame)", times)
+    ratio_table(f"read the whole month of {name} into pandas (polars: its own frame)", times)
 
 
 def main() -> None:
@@ -141,6 +113,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
+    require_release()
+    print(machine_line())
     print(
         f"ticklake {ticklake.__version__}, pyarrow {pa.__version__}, polars {pl.__version__}, "
         f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
