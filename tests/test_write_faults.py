@@ -19,7 +19,7 @@ naming the file, leave the stored file untouched and no temporary anywhere, and 
 
 Children are forked from one zygote process that imported ticklake once and never wrote (so the Rust side has not
 read ``TICKLAKE_FAULT`` yet): a fork costs milliseconds where a fresh interpreter costs a second, which keeps the
-fifty-odd kills of the default run to a few seconds.
+seventy-odd children of the default run to seconds.
 """
 
 from __future__ import annotations
