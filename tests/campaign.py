@@ -73,8 +73,14 @@ def _spawn(code: str, *args: str, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        env={**os.environ, "PYTHONPATH": child_pythonpath(), **env},
     )
+
+
+def child_pythonpath() -> str:
+    """The repository first, then the parent's own ``PYTHONPATH`` (which may name the ticklake under test: without
+    it a child would import whatever ticklake the environment's ``.pth`` points at)."""
+    return os.pathsep.join([str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 
 
 def _finish(child: subprocess.Popen[str], tally: Tally, killed: bool, timeout: float = 60) -> tuple[str, str]:
