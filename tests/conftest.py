@@ -6,11 +6,14 @@ import math
 import os
 import pathlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+
+if TYPE_CHECKING:
+    from tests.s3_server import S3Endpoint
 
 REAL_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
@@ -54,6 +57,25 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required here but could not start: {err}")
         pytest.skip(f"no PostgreSQL server could be started: {err}")
     yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[S3Endpoint]:
+    """A loopback SeaweedFS S3 server for the session, with an empty bucket: ``(endpoint_url, bucket, access_key,
+    secret_key)``. Skips only when none can be started here; CI sets TICKLAKE_REQUIRE_S3=1 so that it fails
+    instead."""
+    from tests.s3_server import S3Server
+
+    server = S3Server()
+    try:
+        endpoint = server.start()
+    except RuntimeError as err:
+        server.stop()
+        if os.environ.get("TICKLAKE_REQUIRE_S3"):
+            pytest.fail(f"an S3 server is required here but could not start: {err}")
+        pytest.skip(f"no S3 server could be started: {err}")
+    yield endpoint
     server.stop()
 
 
