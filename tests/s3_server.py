@@ -177,7 +177,10 @@ class S3Server:
             "-master.volumeSizeLimitMB=64",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume.grpc']}",
-            "-volume.max=8",
+            # Each bucket is a SeaweedFS collection with volumes of its own: by default the first bucket takes 7 of
+            # the 8 volumes and writes to a second bucket fail with 500. One volume per bucket (the environment
+            # below) and 100 of them (64 MB each, grown as written) give room for many buckets.
+            "-volume.max=100",
             "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={p['filer']}",
@@ -191,7 +194,7 @@ class S3Server:
             f"-s3.localSocket={self.dir / 's3.sock'}",
             f"-s3.config={config}",
         ]
-        env = {**os.environ, "TMPDIR": str(self.dir)}
+        env = {**os.environ, "TMPDIR": str(self.dir), "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
         started = time.monotonic()
         with open(self.dir / "weed.log", "wb") as log:
             try:
