@@ -470,10 +470,22 @@ fn write_temp_then_publish(
         .file;
     fault::point("write.temp");
     // An fsync failure is final for this write (no retry-and-trust): the error propagates and the temp is removed.
-    if fault::fail("write.fsync-eio") {
-        return Err(io_error(temp)(std::io::Error::from_raw_os_error(libc::EIO)));
-    }
-    file.sync_all().map_err(io_error(temp))?;
+    let synced = if fault::fail("write.fsync-eio") {
+        Err(std::io::Error::from_raw_os_error(libc::EIO))
+    } else {
+        file.sync_all()
+    };
+    // Named after the lake file the user asked for; the temporary (removed by the caller) only in the reason.
+    synced.map_err(|e| Error::Io {
+        path: target.to_owned(),
+        source: std::io::Error::new(
+            e.kind(),
+            format!(
+                "the write was abandoned: fsync of its temporary {} failed: {e}",
+                temp.display()
+            ),
+        ),
+    })?;
     drop(file);
     let written = verify(temp, batch.num_rows())?;
     fault::point("write.synced");
@@ -554,6 +566,39 @@ pub fn remove_atomic(target: &Path) -> Result<()> {
 }
 
 /// Re-reads the footer of a just-written file and checks its row count.
+/// Encodes `batch` into memory (for a store that publishes whole objects) and checks the footer of the bytes, as
+/// [`write_atomic`] checks the file's.
+///
+/// # Errors
+/// [`Error::ParquetWrite`] naming `location` when encoding fails or the footer check does not hold.
+pub fn encode_checked(
+    batch: &RecordBatch,
+    options: &WriteOptions,
+    location: &Path,
+) -> Result<(bytes::Bytes, Written)> {
+    let out = encode(Vec::with_capacity(1 << 20), batch, options, location)?;
+    let bytes = bytes::Bytes::from(out);
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .map_err(|e| parquet_error(location, format!("footer check failed: {e}")))?;
+    let found = metadata.file_metadata().num_rows();
+    if usize::try_from(found).ok() != Some(batch.num_rows()) {
+        return Err(parquet_error(
+            location,
+            format!(
+                "footer check failed: {found} rows written, {} expected",
+                batch.num_rows()
+            ),
+        ));
+    }
+    let written = Written {
+        rows: batch.num_rows() as u64,
+        bytes: bytes.len() as u64,
+        row_groups: metadata.num_row_groups(),
+    };
+    Ok((bytes, written))
+}
+
 fn verify(path: &Path, rows: usize) -> Result<Written> {
     let file = File::open(path).map_err(io_error(path))?;
     let bytes = file.metadata().map_err(io_error(path))?.len();

@@ -422,9 +422,6 @@ def test_an_fsync_eio_is_a_typed_error_naming_the_file_and_changes_nothing(
         rerun_converges(root, scenario, ref, what)
 
 
-@pytest.mark.xfail(
-    reason="src/parquet_io.rs: the fsync error names the temporary (already removed), not the lake file", strict=True
-)
 def test_an_fsync_eio_names_the_lake_file_not_only_its_temporary(
     tmp_path: Path, template: Path, zygote: Zygote
 ) -> None:

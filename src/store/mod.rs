@@ -8,6 +8,7 @@
 //! lets a key leave its root.
 
 pub mod local;
+pub mod object;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
