@@ -1,5 +1,6 @@
 //! All pyo3 glue, behind the `python` feature: the `ticklake._core` module. Each function converts its Arrow
-//! input, releases the GIL through [`gil::detached`], calls one core function and converts back.
+//! input, calls one core function through [`gil::run_detached`] (GIL released, the core error raised as the
+//! matching `ticklake` exception) and converts back.
 
 mod api;
 mod errors;
