@@ -23,7 +23,10 @@ impl ChunkEncoder {
             .map_err(|e| ParquetError::General(format!("ZSTD compression failed: {e}")))
     }
 
-    #[allow(clippy::too_many_lines)]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one pass over the pages: dictionary page, then levels, bounds, values and ZSTD per data page"
+    )]
     pub(super) fn write_chunk(
         &mut self,
         descr: &ColumnDescPtr,

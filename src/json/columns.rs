@@ -33,7 +33,6 @@ impl StrCol {
     }
 
     #[inline]
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     pub(super) fn push(&mut self, value: Option<&str>) {
         match value {
             Some(text) => {
@@ -54,7 +53,6 @@ impl StrCol {
     }
 
     /// Appends the rows of `more`.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     fn append(&mut self, more: &Self) {
         let shift = self.values.len() as i32;
         self.offsets
@@ -99,7 +97,6 @@ impl ListCol {
     }
 
     #[inline]
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     pub(super) fn end_row(&mut self, valid: bool) {
         self.validity.push(valid);
         self.nulls += usize::from(!valid);
@@ -107,7 +104,6 @@ impl ListCol {
     }
 
     /// Appends the rows of `more`.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     fn append(&mut self, more: &Self) {
         let shift = self.items.len() as i32;
         self.offsets

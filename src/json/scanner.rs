@@ -249,7 +249,6 @@ impl<'a> Scanner<'a> {
         // Clinger's fast path: an exact mantissa below 2^53 divided by an exact power of ten <= 1e22 is
         // correctly rounded by IEEE division.
         if mantissa < (1 << 53) && fraction <= 22 {
-            #[allow(clippy::cast_precision_loss)]
             let value = mantissa as f64 / POW10[fraction as usize];
             return Ok(Number::Float(if negative { -value } else { value }));
         }
@@ -283,7 +282,6 @@ impl<'a> Scanner<'a> {
 
     #[inline]
     pub(super) fn float(&mut self) -> Scan<f64> {
-        #[allow(clippy::cast_precision_loss)]
         match self.number()? {
             Number::Int(v) => Ok(v as f64),
             Number::Float(v) => Ok(v),
@@ -295,7 +293,6 @@ impl<'a> Scanner<'a> {
     pub(super) fn whole(&mut self) -> Scan<i64> {
         match self.number()? {
             Number::Int(v) => Ok(v),
-            #[allow(clippy::cast_possible_truncation)]
             Number::Float(v) if v.fract() == 0.0 && v.abs() < 9.0e18 => Ok(v as i64),
             Number::Float(v) => self.fail(&format!("{v} is not a whole number")),
         }

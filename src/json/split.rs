@@ -40,12 +40,12 @@ impl Columns {
     }
 
     /// The first half of [`Columns::items_split`].
-    fn items_up_to<'s>(
+    fn items_up_to(
         &mut self,
         scan: &mut Scanner<'_>,
         symbol: Option<&str>,
         cut: usize,
-        rest: thread::ScopedJoinHandle<'s, Scan<(Columns, usize)>>,
+        rest: thread::ScopedJoinHandle<'_, Scan<(Columns, usize)>>,
     ) -> Scan<()> {
         scan.expect(b'[')?;
         if scan.eat(b']') {

@@ -136,7 +136,10 @@ fn lake_conform<'py>(
 /// summary dict `{status, rows, bytes, row_groups}`.
 #[pyfunction]
 #[pyo3(signature = (root, key, kind, symbol, period, incoming, replace, level, metadata, threads, lock_timeout, keep_provenance=false))]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the keyword arguments of the Python call; the core takes them grouped"
+)]
 fn lake_upsert<'py>(
     py: Python<'py>,
     root: PathBuf,
