@@ -10,6 +10,7 @@ fmt:
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
 	ruff check python tests benches
 	ruff format --check python tests benches
 	mypy

@@ -8,6 +8,9 @@
 //! 20 per second, like SPY over a month), built with a tiny xorshift PRNG so the bench needs no extra dependency
 //! and is identical run to run. Each kernel runs on one thread and on all cores.
 
+// `criterion_group!` defines the bench's entry function without a doc comment.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,14 +44,12 @@ impl XorShift {
     }
 
     /// Uniform in `[0, 1)`.
-    #[allow(clippy::cast_precision_loss)]
     fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
 /// Sorted timestamps spread over `SESSION_NS`, with ~10% repeating the previous one (bursts).
-#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 fn timestamps(rng: &mut XorShift, n: usize) -> Vec<i64> {
     let mean_gap = (SESSION_NS / n as i64).max(1) as u64;
     let mut ts = Vec::with_capacity(n);
@@ -63,7 +64,6 @@ fn timestamps(rng: &mut XorShift, n: usize) -> Vec<i64> {
 }
 
 /// A penny random walk in integer cents, starting at $500.
-#[allow(clippy::cast_possible_wrap)]
 fn cents_path(rng: &mut XorShift, n: usize) -> Vec<i64> {
     let mut cents = 50_000_i64;
     (0..n)
@@ -78,7 +78,6 @@ fn utc(ts: Vec<i64>) -> ArrayRef {
     Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC"))
 }
 
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
 fn trades_batch(n: usize) -> RecordBatch {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let ts = timestamps(&mut rng, n);
@@ -103,7 +102,6 @@ fn trades_batch(n: usize) -> RecordBatch {
     .expect("valid trades batch")
 }
 
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
 fn quotes_batch(n: usize) -> RecordBatch {
     let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
     let ts = timestamps(&mut rng, n);

@@ -248,7 +248,6 @@ impl BarKernel {
                 max_size = max_size.max(s);
                 min_size = min_size.min(s);
                 if VWAP {
-                    #[allow(clippy::cast_precision_loss)]
                     let size = s as f64;
                     pv += p * size;
                 }
@@ -348,7 +347,6 @@ impl BarKernel {
                 }
                 b.count += 1;
                 if rule & HIGH_LOW != 0 {
-                    #[allow(clippy::cast_precision_loss)]
                     let size = s as f64;
                     b.pv += p * size;
                     b.pv_volume = b.pv_volume.saturating_add(s);

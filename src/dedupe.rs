@@ -169,7 +169,7 @@ mod tests {
             ),
             (
                 "id",
-                Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.2))),
+                Arc::new(rows.iter().map(|r| r.2).collect::<Int64Array>()),
             ),
             ("conditions", Arc::new(conditions.finish())),
             (
@@ -178,7 +178,7 @@ mod tests {
             ),
             (
                 "update",
-                Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+                Arc::new(rows.iter().map(|_| None::<&str>).collect::<StringArray>()),
             ),
         ];
         RecordBatch::try_from_iter(cols).unwrap()

@@ -331,7 +331,7 @@ pub enum PageBounds {
     Int(i64, i64),
     /// DOUBLE values (NaN skipped).
     Float(f64, f64),
-    /// BYTE_ARRAY values, compared as unsigned bytes.
+    /// `BYTE_ARRAY` values, compared as unsigned bytes.
     Bytes(Vec<u8>, Vec<u8>),
     /// No value to bound: every value is null (or, for floats, NaN).
     None,
@@ -408,16 +408,16 @@ impl<'a> DictionaryRanks<'a> {
         if entries.len() != count {
             return Err(bad());
         }
-        let as_f64 = |e: &[u8]| f64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
-        let as_i64 = |e: &[u8]| i64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+        let float_of = |e: &[u8]| f64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+        let int_of = |e: &[u8]| i64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
         let has_nan =
-            physical == PhysicalType::DOUBLE && entries.iter().any(|e| as_f64(e).is_nan());
+            physical == PhysicalType::DOUBLE && entries.iter().any(|e| float_of(e).is_nan());
         let mut by_rank: Vec<u32> = (0..count as u32).collect();
         let order = |a: &u32, b: &u32| {
             let (x, y) = (entries[*a as usize], entries[*b as usize]);
             match physical {
-                PhysicalType::INT64 => as_i64(x).cmp(&as_i64(y)),
-                PhysicalType::DOUBLE => as_f64(x).total_cmp(&as_f64(y)),
+                PhysicalType::INT64 => int_of(x).cmp(&int_of(y)),
+                PhysicalType::DOUBLE => float_of(x).total_cmp(&float_of(y)),
                 _ => x.cmp(y),
             }
         };

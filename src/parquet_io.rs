@@ -54,7 +54,7 @@ pub struct WriteOptions {
     pub day_row_groups: bool,
     /// Encode row groups on this many threads (the calling thread appends them to the file meanwhile).
     pub threads: usize,
-    /// Integer or timestamp columns written with DELTA_BINARY_PACKED instead of a dictionary.
+    /// Integer or timestamp columns written with `DELTA_BINARY_PACKED` instead of a dictionary.
     pub delta_columns: Vec<String>,
 }
 
@@ -274,6 +274,8 @@ pub fn encode<W: Write + Send>(
     options: &WriteOptions,
     path: &Path,
 ) -> Result<W> {
+    /// A row group's number and its encoded chunks, as a worker hands them back.
+    type Encoded = (usize, parquet::errors::Result<Vec<EncodedChunk>>);
     let props = writer_properties(batch, options)?;
     let schema = batch.schema();
     let parquet_schema = ArrowSchemaConverter::new()
@@ -304,7 +306,6 @@ pub fn encode<W: Write + Send>(
         .collect();
     // Row group `i` is encoded by worker `i % threads` (each with its own ZSTD context) while this thread appends
     // finished row groups to the file in order, so writing overlaps encoding.
-    type Encoded = (usize, parquet::errors::Result<Vec<EncodedChunk>>);
     let work = |t: usize, done: mpsc::Sender<Encoded>| {
         let mut encoder = match ChunkEncoder::new(options.zstd_level) {
             Ok(e) => e,
@@ -626,7 +627,6 @@ mod tests {
 
     fn batch(ts: Vec<i64>) -> RecordBatch {
         let n = ts.len();
-        #[allow(clippy::cast_precision_loss)]
         let price: ArrayRef = Arc::new(Float64Array::from(
             (0..n).map(|i| i as f64).collect::<Vec<_>>(),
         ));
@@ -713,7 +713,6 @@ mod tests {
             TimestampNanosecondArray::from((0..n).map(|i| T0 + i * 1_000).collect::<Vec<_>>())
                 .with_timezone("UTC"),
         );
-        #[allow(clippy::cast_precision_loss)]
         let price: ArrayRef = Arc::new(Float64Array::from(
             (0..n)
                 .map(|i| 100.0 + (i % 97) as f64 / 100.0)

@@ -28,7 +28,6 @@ const MAX_FAST_PRICE: f64 = 2e9;
 
 /// Price in integer micro-units, rounded half up (prices are positive when this matters).
 #[inline]
-#[allow(clippy::cast_possible_truncation)]
 fn micros(price: f64) -> i64 {
     (price * 1e6 + 0.5) as i64
 }
@@ -37,7 +36,6 @@ fn micros(price: f64) -> i64 {
 /// read from the mantissa of `y + 2^52`, minus one where that rounded up. Garbage outside the range, where the
 /// caller does not use it.
 #[inline]
-#[allow(clippy::cast_possible_wrap)]
 fn micros_fast(price: f64) -> i64 {
     let y = price * 1e6 + 0.5;
     let shifted = y + TWO_52;
@@ -199,7 +197,6 @@ impl QuoteOut {
         self.bid_size.push(bid_size);
         self.ask.push(ask);
         self.ask_size.push(ask_size);
-        #[allow(clippy::cast_precision_loss)]
         self.spread.push(key as f64 / 1e6);
     }
 

@@ -244,7 +244,6 @@ pub fn i64_values(array: &ArrayRef, column: &str, row_offset: u64) -> Result<Sca
                     format!("{v} is not a whole number"),
                 ));
             }
-            #[allow(clippy::cast_possible_truncation)]
             out.push(v as i64);
         }
         return Ok(out.into());

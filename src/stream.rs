@@ -400,6 +400,10 @@ fn split_at_intervals(
 ///
 /// # Errors
 /// As [`Stream::push`], minus [`Error::OutOfOrder`].
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the kernel as Stream::new does; callers build it for this one call"
+)]
 pub fn one_shot<K: Kernel>(
     kernel: K,
     fill_symbol: Option<String>,
@@ -523,7 +527,6 @@ mod tests {
 
     /// Timestamps that repeat, sit on and next to second boundaries, cross minutes and New York midnight, and now
     /// and then go back in time; one or two symbols, in runs or interleaved.
-    #[allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
     fn case(rng: &mut Rng, quotes: bool) -> RecordBatch {
         let n = 1 + rng.below(120) as usize;
         // 2024-03-10 04:59:58 UTC: New York midnight before the spring-forward day is two seconds away.

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 
 use super::errors::IntoPyResult;
-use super::gil::detached;
+use super::gil::run_detached;
 use super::kernels::table;
 use crate::json::{parse_page as parse, text_timestamps, PageKind, PageOptions};
 use crate::stream::default_threads;
@@ -26,7 +26,7 @@ fn parse_page<'py>(
         daily_labels,
         threads: default_threads(),
     };
-    let page = detached(py, || parse(data, kind, options)).py_err(py)?;
+    let page = run_detached(py, || parse(data, kind, options))?;
     Ok((table(py, page.batch)?, page.next_page_token))
 }
 
@@ -40,7 +40,7 @@ fn parse_timestamp_text<'py>(
     let batches: Vec<RecordBatch> = reader
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
-    let (ts, naive) = detached(py, || -> crate::error::Result<_> {
+    let (ts, naive) = run_detached(py, || -> crate::error::Result<_> {
         let mut parts = Vec::new();
         let mut naive = false;
         for batch in &batches {
@@ -60,8 +60,7 @@ fn parse_timestamp_text<'py>(
             arrow_select::concat::concat(&refs)?
         };
         Ok((joined, naive))
-    })
-    .py_err(py)?;
+    })?;
     let batch = RecordBatch::try_from_iter(vec![("timestamp", ts)])
         .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
     Ok((table(py, batch)?, naive))
@@ -90,14 +89,13 @@ impl TradeDedup {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| PyErr::from(pyo3_arrow::error::PyArrowError::from(e)))?;
         let inner = &mut self.inner;
-        let out = detached(py, || -> crate::error::Result<RecordBatch> {
+        let out = run_detached(py, || -> crate::error::Result<RecordBatch> {
             let kept = batches
                 .iter()
                 .map(|b| inner.push(b))
                 .collect::<crate::error::Result<Vec<_>>>()?;
             Ok(arrow_select::concat::concat_batches(&schema, &kept)?)
-        })
-        .py_err(py)?;
+        })?;
         table(py, out)
     }
 

@@ -8,7 +8,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyTable;
 
 use super::errors::IntoPyResult;
-use super::gil::detached;
+use super::gil::run_detached;
 use crate::bars as bar_kernel;
 use crate::error::{Error, Result};
 use crate::quotes as quote_kernel;
@@ -42,10 +42,9 @@ fn bars<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = batches(data)?;
     let threads = threads.unwrap_or_else(default_threads);
-    let out = detached(py, || {
+    let out = run_detached(py, || {
         bar_kernel::bars(input, interval, conditions, symbol, assume_utc, threads)
-    })
-    .py_err(py)?;
+    })?;
     table(py, out)
 }
 
@@ -61,10 +60,9 @@ fn best_quotes<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let input = batches(data)?;
     let threads = threads.unwrap_or_else(default_threads);
-    let out = detached(py, || {
+    let out = run_detached(py, || {
         quote_kernel::best_quotes(input, symbol, assume_utc, threads)
-    })
-    .py_err(py)?;
+    })?;
     table(py, out)
 }
 
@@ -78,7 +76,7 @@ where
     K::State: Send,
 {
     let input = batches(data)?;
-    let out = detached(py, || -> Result<RecordBatch> {
+    let out = run_detached(py, || -> Result<RecordBatch> {
         let mut outs = Vec::new();
         for batch in input {
             outs.push(stream.push(&batch?)?);
@@ -87,8 +85,7 @@ where
             &stream.schema(),
             &outs,
         )?)
-    })
-    .py_err(py)?;
+    })?;
     table(py, out)
 }
 
@@ -100,7 +97,7 @@ fn stream_finish<'py, K: Kernel + Send>(
 where
     K::State: Send,
 {
-    let out = detached(py, || stream.finish()).py_err(py)?;
+    let out = run_detached(py, || stream.finish())?;
     table(py, out)
 }
 

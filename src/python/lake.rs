@@ -13,7 +13,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PySchema;
 
 use super::errors::IntoPyResult;
-use super::gil::detached;
+use super::gil::run_detached;
 use super::kernels::table;
 use crate::error::{Error, Result};
 use crate::lake::{self, Kind};
@@ -82,12 +82,11 @@ fn lake_partition(
 ) -> PyResult<Vec<(String, String, Py<PyAny>)>> {
     let kind = Kind::parse(kind).py_err(py)?;
     let (schema, batches) = one_batch(data)?;
-    let parts = detached(py, || -> Result<Vec<lake::Part>> {
+    let parts = run_detached(py, || -> Result<Vec<lake::Part>> {
         let batch = concat(&schema, &batches)?;
         let batch = lake::conform(&batch, kind, symbol.as_deref())?;
         lake::partition(&batch, kind)
-    })
-    .py_err(py)?;
+    })?;
     parts
         .into_iter()
         .map(|p| Ok((p.symbol, p.period.key, table(py, p.batch)?.unbind())))
@@ -105,12 +104,11 @@ fn check_file_rows(
 ) -> PyResult<()> {
     let kind = Kind::parse(kind).py_err(py)?;
     let (schema, batches) = one_batch(data)?;
-    detached(py, || -> Result<()> {
+    run_detached(py, || -> Result<()> {
         let period = period_from_key(period, kind.yearly())?;
         let batch = lake::conform(&concat(&schema, &batches)?, kind, None)?;
         lake::check_file_rows(&batch, kind, symbol, &period)
     })
-    .py_err(py)
 }
 
 /// Conforms a stored file's rows (read by another writer's types, or an earlier schema version) to the kind's
@@ -124,14 +122,13 @@ fn lake_conform<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = Kind::parse(kind).py_err(py)?;
     let (schema, batches) = one_batch(data)?;
-    let batch = detached(py, || -> Result<RecordBatch> {
+    let batch = run_detached(py, || -> Result<RecordBatch> {
         let batch = concat(&schema, &batches).map_err(|e| Error::CorruptFile {
             path: path.clone(),
             reason: e.to_string(),
         })?;
         lake::to_stored(&lake::conform_stored(&path, &batch, kind)?, kind)
-    })
-    .py_err(py)?;
+    })?;
     table(py, batch)
 }
 
@@ -139,7 +136,10 @@ fn lake_conform<'py>(
 /// summary dict `{status, rows, bytes, row_groups}`.
 #[pyfunction]
 #[pyo3(signature = (root, key, kind, symbol, period, incoming, replace, level, metadata, threads, lock_timeout, keep_provenance=false))]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the keyword arguments of the Python call; the core takes them grouped"
+)]
 fn lake_upsert<'py>(
     py: Python<'py>,
     root: PathBuf,
@@ -173,7 +173,7 @@ fn lake_upsert<'py>(
         .py_err(py);
     }
     let store = LocalStore::new(root, Duration::from_secs_f64(lock_timeout));
-    let outcome = detached(py, || -> Result<Published> {
+    let outcome = run_detached(py, || -> Result<Published> {
         let period = period_from_key(period, kind.yearly())?;
         let incoming = concat(&schema, &batches)?;
         // Parts from lake_partition are already conformed (and their values checked); anything else is conformed.
@@ -196,8 +196,7 @@ fn lake_upsert<'py>(
             &options,
             keep_provenance,
         )
-    })
-    .py_err(py)?;
+    })?;
     let out = PyDict::new(py);
     let (status, rows, bytes, groups) = match outcome {
         Published::Written(w) => ("written", w.rows, w.bytes, w.row_groups),
@@ -234,10 +233,9 @@ fn write_parquet(
     let dir = path
         .parent()
         .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
-    let written = detached(py, || -> Result<crate::parquet_io::Written> {
+    let written = run_detached(py, || -> Result<crate::parquet_io::Written> {
         crate::parquet_io::write_atomic(&path, &dir, &concat(&schema, &batches)?, &options)
-    })
-    .py_err(py)?;
+    })?;
     Ok((written.rows, written.bytes))
 }
 

@@ -1,5 +1,10 @@
 //! All pyo3 glue, behind the `python` feature: the `ticklake._core` module. Each function converts its Arrow
-//! input, releases the GIL through [`gil::detached`], calls one core function and converts back.
+//! input, calls one core function through [`gil::run_detached`] (GIL released, the core error raised as the
+//! matching `ticklake` exception) and converts back.
+
+// pyo3 glue names the GIL lifetime `'py` throughout, as pyo3 does, and a `#[pyfunction]` receives its arguments
+// as owned values extracted from Python.
+#![allow(clippy::elidable_lifetime_names, clippy::needless_pass_by_value)]
 
 mod api;
 mod errors;
