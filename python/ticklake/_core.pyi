@@ -19,6 +19,9 @@ __all__ = [
     "lake_partition",
     "lake_schema",
     "lake_upsert",
+    "object_conflicts",
+    "object_list",
+    "object_probe",
     "parse_page",
     "parse_timestamp_text",
     "period_bounds",
@@ -79,7 +82,11 @@ def lake_upsert(
     threads: int,
     lock_timeout: float,
     keep_provenance: bool = False,
+    storage_options: dict[str, str] | None = None,
 ) -> dict[str, str | int]: ...
+def object_probe(root: str, storage_options: dict[str, str] | None = None) -> None: ...
+def object_conflicts() -> int: ...
+def object_list(root: str, folder: str, storage_options: dict[str, str] | None = None) -> list[tuple[str, int]]: ...
 def default_threads() -> int: ...
 def write_parquet(path: str, data: _ArrowInput, level: int) -> tuple[int, int]: ...
 

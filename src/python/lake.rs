@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::lake::{self, Kind};
 use crate::parquet_io::WriteOptions;
 use crate::store::local::LocalStore;
-use crate::store::Published;
+use crate::store::object::ObjectLakeStore;
+use crate::store::{Published, Store};
 use crate::time::{period_from_key, period_of};
 use std::time::Duration;
 
@@ -135,14 +136,14 @@ fn lake_conform<'py>(
 /// Upserts one lake file under `root` (see `lake::upsert`): lock, read, merge, atomic publish, all here; returns a
 /// summary dict `{status, rows, bytes, row_groups}`.
 #[pyfunction]
-#[pyo3(signature = (root, key, kind, symbol, period, incoming, replace, level, metadata, threads, lock_timeout, keep_provenance=false))]
+#[pyo3(signature = (root, key, kind, symbol, period, incoming, replace, level, metadata, threads, lock_timeout, keep_provenance=false, storage_options=None))]
 #[allow(
     clippy::too_many_arguments,
     reason = "mirrors the keyword arguments of the Python call; the core takes them grouped"
 )]
 fn lake_upsert<'py>(
     py: Python<'py>,
-    root: PathBuf,
+    root: &str,
     key: &str,
     kind: &str,
     symbol: &str,
@@ -154,6 +155,7 @@ fn lake_upsert<'py>(
     threads: usize,
     lock_timeout: f64,
     keep_provenance: bool,
+    storage_options: Option<HashMap<String, String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = Kind::parse(kind).py_err(py)?;
     let (schema, batches) = one_batch(incoming)?;
@@ -172,7 +174,16 @@ fn lake_upsert<'py>(
         )))
         .py_err(py);
     }
-    let store = LocalStore::new(root, Duration::from_secs_f64(lock_timeout));
+    let store: Arc<dyn Store> = if root.starts_with("s3://") {
+        let options: Vec<(String, String)> =
+            storage_options.unwrap_or_default().into_iter().collect();
+        ObjectLakeStore::shared(root, &options).py_err(py)?
+    } else {
+        Arc::new(LocalStore::new(
+            PathBuf::from(root),
+            Duration::from_secs_f64(lock_timeout),
+        ))
+    };
     let outcome = run_detached(py, || -> Result<Published> {
         let period = period_from_key(period, kind.yearly())?;
         let incoming = concat(&schema, &batches)?;
@@ -188,7 +199,7 @@ fn lake_upsert<'py>(
             period,
         };
         lake::upsert(
-            &store,
+            store.as_ref(),
             key,
             &file,
             &incoming,
@@ -208,6 +219,41 @@ fn lake_upsert<'py>(
     out.set_item("bytes", bytes)?;
     out.set_item("row_groups", groups)?;
     Ok(out)
+}
+
+/// Checks that the object store at `root` (`s3://bucket/prefix`) honours conditional writes; raises
+/// `InvalidInputError` when it ignores them.
+#[pyfunction]
+#[pyo3(signature = (root, storage_options=None))]
+fn object_probe(
+    py: Python<'_>,
+    root: &str,
+    storage_options: Option<HashMap<String, String>>,
+) -> PyResult<()> {
+    let options: Vec<(String, String)> = storage_options.unwrap_or_default().into_iter().collect();
+    let store = ObjectLakeStore::shared(root, &options).py_err(py)?;
+    run_detached(py, move || store.probe())
+}
+
+/// How many conditional writes this process lost to other writers and retried from a fresh read.
+#[pyfunction]
+fn object_conflicts() -> u64 {
+    crate::store::object::conflicts()
+}
+
+/// The `(key, size)` of every object under `folder` of the lake at `root` (`s3://bucket/prefix`), sorted.
+#[pyfunction]
+#[pyo3(signature = (root, folder, storage_options=None))]
+fn object_list(
+    py: Python<'_>,
+    root: &str,
+    folder: &str,
+    storage_options: Option<HashMap<String, String>>,
+) -> PyResult<Vec<(String, u64)>> {
+    let options: Vec<(String, String)> = storage_options.unwrap_or_default().into_iter().collect();
+    let store = ObjectLakeStore::shared(root, &options).py_err(py)?;
+    let folder = folder.to_owned();
+    run_detached(py, move || store.list(&folder))
 }
 
 /// Writes a table as one Parquet file, atomically (a temporary in the same directory, fsync, footer check, rename,
@@ -249,6 +295,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_file_rows, m)?)?;
     m.add_function(wrap_pyfunction!(lake_upsert, m)?)?;
     m.add_function(wrap_pyfunction!(write_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(object_probe, m)?)?;
+    m.add_function(wrap_pyfunction!(object_list, m)?)?;
+    m.add_function(wrap_pyfunction!(object_conflicts, m)?)?;
     m.add_function(wrap_pyfunction!(lake_conform, m)?)?;
     Ok(())
 }

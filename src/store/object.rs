@@ -1,7 +1,7 @@
 //! Lake files on S3-compatible object storage (`object_store`'s AWS client): the same keys as the local layout
 //! under a bucket and prefix.
 //!
-//! A rewrite is GET (keeping the ETag) → the update → encode in memory → one conditional PUT: `If-Match: <etag>`
+//! A rewrite is GET (keeping the `ETag`) → the update → encode in memory → one conditional PUT: `If-Match: <etag>`
 //! when the object existed, `If-None-Match: *` when it did not. A 412 (another writer got there first) or a 409
 //! means: read again, run the update on the new bytes, try again, with jittered backoff. Lake files are
 //! deterministic (the same rows give the same bytes), so a PUT whose outcome is unknown (a timeout, a dropped
@@ -13,7 +13,8 @@
 //! empties a file while another adds rows to it can lose those rows; `replace` that empties a whole file of a
 //! month other writers are writing is the one case to avoid on object storage.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +28,15 @@ use crate::parquet_io;
 
 /// Attempts of one rewrite before it gives up (each lost race re-reads and re-merges).
 const ATTEMPTS: u32 = 64;
+
+/// Conditional writes this process lost to another writer (and retried from a fresh read), for tests and reports.
+static CONFLICTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many conditional writes this process has lost to other writers and retried.
+#[must_use]
+pub fn conflicts() -> u64 {
+    CONFLICTS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
@@ -95,6 +105,29 @@ impl ObjectLakeStore {
         })
     }
 
+    /// [`ObjectLakeStore::open`], once per (URL, options) in a process: the HTTP client and its connections are
+    /// reused by every later call.
+    ///
+    /// # Errors
+    /// As [`ObjectLakeStore::open`].
+    pub fn shared(url: &str, options: &[(String, String)]) -> Result<Arc<Self>> {
+        type Cache = Mutex<HashMap<(String, Vec<(String, String)>), Arc<ObjectLakeStore>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let mut sorted = options.to_vec();
+        sorted.sort();
+        let key = (url.to_owned(), sorted);
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(found) = cache.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let opened = Arc::new(Self::open(url, options)?);
+        cache
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key, Arc::clone(&opened));
+        Ok(opened)
+    }
+
     fn object(&self, key: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(key)
@@ -111,7 +144,7 @@ impl ObjectLakeStore {
     }
 
     /// Checks that the store honours conditional PUTs, with a probe object under `.ticklake/probe/`: a second
-    /// create of the same key and an update with a stale ETag must both be refused.
+    /// create of the same key and an update with a stale `ETag` must both be refused.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the store ignores them (writes would lose updates), or the store's error.
@@ -122,8 +155,7 @@ impl ObjectLakeStore {
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
+                .map_or(0, |d| d.as_nanos())
         );
         let path = self.object(&key);
         rt.block_on(async {
@@ -189,6 +221,10 @@ impl ObjectLakeStore {
         found.sort();
         Ok(found)
     }
+}
+
+fn poisoned() -> Error {
+    Error::InvalidArgument("the object store cache was poisoned by a panic".to_owned())
 }
 
 /// Replaces every option value (credentials) found in `text` with `***`.
@@ -274,6 +310,7 @@ impl Store for ObjectLakeStore {
                     | object_store::Error::NotFound { .. },
                 ) => {
                     // Another writer won this round: read its result and merge into that.
+                    CONFLICTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     std::thread::sleep(backoff(attempt));
                 }
                 Err(e) => {

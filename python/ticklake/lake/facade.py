@@ -28,7 +28,7 @@ from ticklake.lake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION
 from ticklake.lake.inventory import Problem
 from ticklake.lake.migrate import MigrationReport
 from ticklake.lake.scan import Scan
-from ticklake.lake.storage import LocalStorage, file_metadata
+from ticklake.lake.storage import LocalStorage, ObjectStorage, file_metadata
 from ticklake.sessions import (
     Session,
     utc_range,
@@ -60,14 +60,19 @@ class Lake:
     """A market-data lake rooted at a directory.
 
     Args:
-        root: the lake's directory; default ``$TICKLAKE_ROOT``, else ``data/parquet``.
+        root: the lake's directory, or ``s3://bucket/prefix`` for a lake on S3-compatible storage; default
+            ``$TICKLAKE_ROOT``, else ``data/parquet``.
         compression_level: ZSTD level for writes, 1-22 (default 3).
-        lock_timeout: seconds a writer waits for another writer of the same file.
+        lock_timeout: seconds a writer waits for another writer of the same file (local lakes).
+        storage_options: for ``s3://`` roots: object_store's AWS keys (``endpoint``, ``region``,
+            ``access_key_id``, ``secret_access_key``, ``allow_http``); missing ones come from ``AWS_*``.
 
     Example:
         >>> lake = Lake("/tmp/lake")
         >>> lake.root
         PosixPath('/tmp/lake')
+        >>> Lake("s3://research/lake", storage_options={"endpoint": "http://127.0.0.1:8333", "allow_http": "true"})
+        Lake('s3://research/lake')
     """
 
     def __init__(
@@ -76,17 +81,36 @@ class Lake:
         *,
         compression_level: int = 3,
         lock_timeout: float = 60.0,
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         if root is None:
             root = os.environ.get("TICKLAKE_ROOT") or DEFAULT_ROOT
-        self.root = Path(root)
         if not 1 <= compression_level <= 22:
             raise InvalidInputError(f"compression_level {compression_level} is outside ZSTD's 1-22")
         self.compression_level = compression_level
-        self.storage = LocalStorage(self.root, lock_timeout=lock_timeout)
+        self.storage: LocalStorage | ObjectStorage
+        if isinstance(root, str) and root.startswith("s3://"):
+            self.storage = ObjectStorage(root, storage_options=storage_options)
+            self.url = self.storage.url
+        else:
+            if storage_options:
+                raise InvalidInputError("storage_options are for s3:// lakes; a local lake takes none")
+            self.storage = LocalStorage(Path(root), lock_timeout=lock_timeout)
+            self.url = str(self.storage.root)
+        #: The lake's root: its directory, or ``bucket/prefix`` of an object-store lake (see :attr:`url`).
+        self.root = self.storage.root
 
     def __repr__(self) -> str:
-        return f"Lake({str(self.root)!r})"
+        return f"Lake({self.url!r})"
+
+    def _local(self, what: str) -> LocalStorage:
+        """The local storage, or a clear error for what an object-store lake does not do yet."""
+        if not isinstance(self.storage, LocalStorage):
+            raise InvalidInputError(
+                f"{what} works on local lakes only for now ({self.url} is on object storage); read it with "
+                "Lake.scan, or copy the lake to disk"
+            )
+        return self.storage
 
     # ----------------------------------------------------------------------------------------------- writing
 
@@ -200,7 +224,9 @@ class Lake:
             for name in names:
                 for window in windows:
                     for period in layout.periods(kind, *window):
-                        if (name, period) not in jobs and layout.file_path(self.root, kind, name, period).exists():
+                        if (name, period) not in jobs and self.storage.exists(
+                            layout.file_path(self.root, kind, name, period)
+                        ):
                             jobs[(name, period)] = None
         empty = _core.lake_schema(kind).empty_table()
         results = []
@@ -335,7 +361,7 @@ class Lake:
             >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
-        return lake_sql.connect(self.storage)
+        return lake_sql.connect(self._local("Lake.connect"))
 
     def sql(self, query: str) -> pd.DataFrame:
         """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``); timestamps
@@ -344,7 +370,7 @@ class Lake:
         Example:
             >>> lake.sql("SELECT symbol, sum(volume) AS volume FROM bars_1d GROUP BY symbol ORDER BY symbol")
         """
-        return lake_sql.sql(self.storage, query)
+        return lake_sql.sql(self._local("Lake.sql"), query)
 
     def replay(
         self,
@@ -385,7 +411,7 @@ class Lake:
         """
         from ticklake.lake.inventory import inventory
 
-        return inventory(self.storage)
+        return inventory(self._local("Lake.inventory"))
 
     def migrate(self) -> MigrationReport:
         """Rewrites, in place and atomically, every file not in the current form: files of schema version 1
@@ -404,7 +430,7 @@ class Lake:
         """
         from ticklake.lake.migrate import migrate
 
-        return migrate(self.storage, self.compression_level)
+        return migrate(self._local("Lake.migrate"), self.compression_level)
 
     def validate(self) -> list[Problem]:
         """Checks every file against SPEC §1-2: name, schema, footer metadata, sorted unique timestamps, the
@@ -422,7 +448,7 @@ class Lake:
         """
         from ticklake.lake.inventory import validate
 
-        return validate(self.storage)
+        return validate(self._local("Lake.validate"))
 
     # ---------------------------------------------------------------------------------- coverage and charts
 
@@ -474,7 +500,14 @@ class Lake:
         from ticklake.lake.coverage import coverage
 
         return coverage(
-            self.storage, kind, symbols, start, end, min_fraction=min_fraction, edge_minutes=edge_minutes, deep=deep
+            self._local("Lake.coverage"),
+            kind,
+            symbols,
+            start,
+            end,
+            min_fraction=min_fraction,
+            edge_minutes=edge_minutes,
+            deep=deep,
         )
 
     def gaps(
@@ -507,7 +540,7 @@ class Lake:
         from ticklake.lake.gaps import gaps
 
         return gaps(
-            self.storage,
+            self._local("Lake.gaps"),
             kind,
             symbols,
             start,

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -176,8 +177,17 @@ def _file_key(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def _object_key(path: Path, filesystem: Any) -> tuple[int, int, int] | None:
+    import pyarrow.fs as pafs
+
+    info = filesystem.get_file_info(path.as_posix())
+    if info.type != pafs.FileType.File:
+        return None
+    return 0, int(info.size or 0), int(info.mtime_ns or 0)
+
+
 def open_file(
-    path: Path, kind: str, symbol: str, footers: FooterCache | None = None
+    path: Path, kind: str, symbol: str, footers: FooterCache | None = None, filesystem: Any = None
 ) -> tuple[pq.ParquetFile, FileInfo] | None:
     """Opens a lake file and checks its footer, reusing both while the file is unchanged (None: no such file).
 
@@ -191,6 +201,21 @@ def open_file(
         >>> open_file(Path("lake/bars/1d/AAPL.2024.parquet"), "bars/1d", "AAPL")[1].form
         'stored'
     """
+    if filesystem is not None:
+        # An object store: opened fresh every time (see ObjectStorage), through the store's filesystem.
+        try:
+            if _object_key(path, filesystem) is None:
+                return None
+            source = filesystem.open_input_file(path.as_posix())
+            file = pq.ParquetFile(source, page_checksum_verification=True)
+            parsed = layout.parse_name(path.name)
+            return file, inspect(path, file, kind, symbol, parsed.period if parsed is not None else None)
+        except CorruptFileError:
+            raise
+        except FileNotFoundError:
+            return None
+        except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
+            raise corrupt_file(path, err) from err
     try:
         key = _file_key(path)
     except FileNotFoundError:
@@ -273,6 +298,7 @@ def read_range(
     hi: int | None,
     session: str,
     footers: FooterCache | None = None,
+    filesystem: Any = None,
 ) -> pa.Table | None:
     """The checked rows of one file in ``[lo, hi)`` (UTC ns), ``columns`` of the kind's stored schema in its order
     (``timestamp`` always), within ``session``; only the row groups whose statistics overlap are read.
@@ -284,7 +310,7 @@ def read_range(
         >>> read_range(path, "bars/1d", "AAPL", ["timestamp", "close"], None, None, "all").num_rows
         252
     """
-    opened = open_file(path, kind, symbol, footers)
+    opened = open_file(path, kind, symbol, footers, filesystem)
     if opened is None:
         return None
     file, info = opened
@@ -318,7 +344,13 @@ def _select(table: pa.Table, kind: str, symbol: str, columns: list[str]) -> pa.T
 
 
 def iter_row_groups(
-    path: Path, kind: str, symbol: str, lo: int | None, hi: int | None, footers: FooterCache | None = None
+    path: Path,
+    kind: str,
+    symbol: str,
+    lo: int | None,
+    hi: int | None,
+    footers: FooterCache | None = None,
+    filesystem: Any = None,
 ) -> Iterator[pa.Table]:
     """The checked rows of one file in ``[lo, hi)``, one row group at a time (every column, stored schema).
 
@@ -326,7 +358,7 @@ def iter_row_groups(
         >>> sum(t.num_rows for t in iter_row_groups(path, "bars/1s", "AAPL", None, None))
         881819
     """
-    opened = open_file(path, kind, symbol, footers)
+    opened = open_file(path, kind, symbol, footers, filesystem)
     if opened is None:
         return
     file, info = opened

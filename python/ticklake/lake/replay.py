@@ -21,11 +21,13 @@ import pyarrow.compute as pc
 from ticklake.exceptions import InvalidInputError
 from ticklake.lake import kinds, layout
 from ticklake.lake.reader import iter_row_groups
-from ticklake.lake.storage import LocalStorage
+from ticklake.lake.storage import LocalStorage, ObjectStorage
 from ticklake.sessions import overlaps, utc_range
 
 
-def _symbol_chunks(storage: LocalStorage, kind: str, symbol: str, lo: int | None, hi: int | None) -> Iterator[pa.Table]:
+def _symbol_chunks(
+    storage: LocalStorage | ObjectStorage, kind: str, symbol: str, lo: int | None, hi: int | None
+) -> Iterator[pa.Table]:
     """One symbol's rows in ``[lo, hi)``, one checked row group at a time, in time order."""
     for path in storage.files(kind, symbol):
         name = layout.parse_name(path.name)
@@ -33,11 +35,11 @@ def _symbol_chunks(storage: LocalStorage, kind: str, symbol: str, lo: int | None
             continue
         if not overlaps(layout.period_bounds(kind, name.period), lo, hi):
             continue
-        yield from iter_row_groups(path, kind, symbol, lo, hi, storage.footers)
+        yield from iter_row_groups(path, kind, symbol, lo, hi, storage.footers, storage.filesystem)
 
 
 def replay(
-    storage: LocalStorage,
+    storage: LocalStorage | ObjectStorage,
     symbols: str | Iterable[str],
     timeframe: str,
     start: Any = None,

@@ -21,7 +21,7 @@ from ticklake import _core
 from ticklake.exceptions import InvalidInputError
 from ticklake.lake import kinds, layout
 from ticklake.lake.reader import read_range
-from ticklake.lake.storage import LocalStorage
+from ticklake.lake.storage import LocalStorage, ObjectStorage
 from ticklake.sessions import SESSIONS, check_tz, overlaps, utc_range
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Scan:
 
     def __init__(
         self,
-        storage: LocalStorage,
+        storage: LocalStorage | ObjectStorage,
         kind: str,
         symbols: list[str],
         start: Any,
@@ -111,6 +111,7 @@ class Scan:
                     self.hi,
                     self.session,
                     self.storage.footers,
+                    self.storage.filesystem,
                 )
                 if table is not None and table.num_rows:
                     yield self._shape(table)

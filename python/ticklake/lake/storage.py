@@ -81,7 +81,18 @@ class LocalStorage:
         self.lock_timeout = lock_timeout
         self.threads = threads if threads is not None else _core.default_threads()
         #: Checked footers of recently read files (see :class:`ticklake.lake.reader.FooterCache`).
-        self.footers = FooterCache()
+        self.footers: FooterCache | None = FooterCache()
+        #: The filesystem the reader opens files through (None: the local one).
+        self.filesystem: Any = None
+
+    def exists(self, path: Path) -> bool:
+        """True when a lake file is stored at ``path``.
+
+        Example:
+            >>> storage.exists(Path("lake/bars/1d/AAPL.2024.parquet"))
+            True
+        """
+        return path.exists()
 
     def files(self, kind: str, symbol: str | None = None) -> list[Path]:
         """The lake files of a kind (any of its names), sorted; of one symbol when ``symbol`` is given.
@@ -144,3 +155,148 @@ class LocalStorage:
             self.lock_timeout,
             keep_provenance,
         )
+
+
+#: ``storage_options`` keys (object_store's AWS names, long or short) -> pyarrow ``S3FileSystem`` arguments.
+_PYARROW_KEYS = {
+    "aws_endpoint": "endpoint_override",
+    "aws_endpoint_url": "endpoint_override",
+    "endpoint": "endpoint_override",
+    "endpoint_url": "endpoint_override",
+    "aws_region": "region",
+    "region": "region",
+    "aws_access_key_id": "access_key",
+    "access_key_id": "access_key",
+    "aws_secret_access_key": "secret_key",
+    "secret_access_key": "secret_key",
+    "aws_session_token": "session_token",
+    "session_token": "session_token",
+    "token": "session_token",
+}
+
+
+class ObjectStorage:
+    """Lake files in a bucket of an S3-compatible store (``s3://bucket/prefix``), same keys as the local layout.
+
+    Writes go through Rust (``src/store/object.rs``): GET with the ETag, merge, one conditional PUT, retried from a
+    fresh read when another writer won; the store is probed once, before the first write, and refused when it
+    ignores conditional requests. Reads use pyarrow's S3 filesystem: the footer and the row groups a read needs,
+    by range requests. No footer cache (an object's ETag is not visible to pyarrow, and a size and a one-second
+    mtime cannot tell two versions apart).
+
+    Args:
+        url: ``s3://bucket`` or ``s3://bucket/prefix``.
+        storage_options: object_store's AWS keys (``endpoint``, ``region``, ``access_key_id``,
+            ``secret_access_key``, ``allow_http``, ...); what is not given comes from the ``AWS_*`` environment.
+        threads: threads that encode row groups in parallel when writing.
+
+    Example:
+        >>> storage = ObjectStorage("s3://research/lake", storage_options={"endpoint": "http://127.0.0.1:8333",
+        ...                         "allow_http": "true", "region": "us-east-1"})
+    """
+
+    def __init__(self, url: str, *, storage_options: Mapping[str, str] | None = None, threads: int | None = None):
+        if not url.startswith("s3://") or len(url) <= len("s3://"):
+            raise InvalidInputError(f"{url!r} is not an s3://bucket/prefix URL")
+        self.url = url.rstrip("/")
+        bucket_and_prefix = self.url[len("s3://") :].strip("/")
+        self.options = {str(k): str(v) for k, v in (storage_options or {}).items()}
+        self.threads = threads if threads is not None else _core.default_threads()
+        #: The path the reader opens through :attr:`filesystem`: ``bucket/prefix``.
+        self.root = Path(bucket_and_prefix)
+        self.footers: FooterCache | None = None
+        self.filesystem = _s3_filesystem(self.options)
+        self._probed = False
+
+    def __repr__(self) -> str:
+        return f"ObjectStorage({self.url!r})"  # never the options: they hold credentials
+
+    def files(self, kind: str, symbol: str | None = None) -> list[Path]:
+        """The lake files of a kind (one listing of its folder), sorted; of one symbol when ``symbol`` is given.
+
+        Example:
+            >>> [p.name for p in storage.files("bars/1m", "AAPL")]
+            ['AAPL.2024-01.parquet']
+        """
+        folder = kinds.of(kind).folder
+        if symbol is not None:
+            layout.check_symbol(symbol)
+        found = []
+        for key, _size in _core.object_list(self.url, folder, self.options):
+            path = Path(self.root, key)
+            if path.parent != Path(self.root, folder):
+                continue
+            name = layout.parse_name(path.name)
+            if name is not None and (symbol is None or name.symbol == symbol):
+                found.append(path)
+        return found
+
+    def exists(self, path: Path) -> bool:
+        """True when an object is stored at ``path`` (``bucket/prefix/<key>``).
+
+        Example:
+            >>> storage.exists(Path("research/lake/bars/1d/AAPL.2024.parquet"))
+            True
+        """
+        import pyarrow.fs as pafs
+
+        return bool(self.filesystem.get_file_info(path.as_posix()).type == pafs.FileType.File)
+
+    def upsert(
+        self,
+        path: Path,
+        *,
+        kind: str,
+        symbol: str,
+        period: str,
+        incoming: pa.Table,
+        replace: list[tuple[int, int]],
+        level: int,
+        metadata: dict[str, str],
+        keep_provenance: bool = False,
+    ) -> dict[str, Any]:
+        """As :meth:`LocalStorage.upsert`, by conditional PUT (no lock).
+
+        Raises:
+            InvalidInputError: the store ignores conditional writes (found by the probe before the first write).
+            LakeIOError: the store failed, or other writers kept winning (the message names the object).
+
+        Example:
+            >>> storage.upsert(Path("research/lake/bars/1m/AAPL.2024-01.parquet"), kind="bars/1m", symbol="AAPL",
+            ...                period="2024-01", incoming=table, replace=[], level=3, metadata={})["status"]
+            'written'
+        """
+        if not self._probed:
+            _core.object_probe(self.url, self.options)
+            self._probed = True
+        return _core.lake_upsert(
+            self.url,
+            _relative(self.root, path).as_posix(),
+            kind,
+            symbol,
+            period,
+            incoming,
+            replace,
+            level,
+            metadata,
+            self.threads,
+            0.0,
+            keep_provenance,
+            self.options,
+        )
+
+
+def _s3_filesystem(options: Mapping[str, str]) -> Any:
+    """pyarrow's S3 filesystem for the same store and credentials (keys it does not know are Rust's only)."""
+    import pyarrow.fs as pafs
+
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        target = _PYARROW_KEYS.get(key.lower())
+        if target is not None:
+            kwargs[target] = value
+    allow_http = options.get("allow_http", options.get("aws_allow_http", "false")).lower() == "true"
+    endpoint = kwargs.get("endpoint_override")
+    if endpoint is not None and "://" not in endpoint:
+        kwargs["scheme"] = "http" if allow_http else "https"
+    return pafs.S3FileSystem(**kwargs)
