@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ticklake.exceptions import TicklakeError
+from ticklake.exceptions import InvalidInputError, TicklakeError
 from ticklake.kernels import bars, best_quotes
 from ticklake.lake import kinds, layout
 from ticklake.lake.coverage import STATUSES
@@ -87,7 +87,7 @@ def _demo_pictures(lake: Lake, folder: Path) -> list[Path]:
 
 def demo(args: argparse.Namespace) -> int:
     """Builds a two-month offline sample lake (several symbols, pre/regular/after hours) and queries it."""
-    lake = Lake(args.root)
+    lake = _lake(args)
     print(
         f"building a sample lake in {lake.root}: {', '.join(DEMO_SYMBOLS)}, {DEMO_START} to {DEMO_END} "
         "(seeded synthetic trades and quotes, offline)"
@@ -167,13 +167,13 @@ def demo(args: argparse.Namespace) -> int:
 
 def ls(args: argparse.Namespace) -> int:
     """Lists the lake's files from their Parquet footers."""
-    inventory = Lake(args.root).inventory()
+    inventory = _lake(args).inventory()
     if args.kind:
         inventory = inventory[inventory["kind"] == args.kind]
     if args.symbol:
         inventory = inventory[inventory["symbol"] == args.symbol]
     if inventory.empty:
-        print(f"no lake files under {Lake(args.root).root}")
+        print(f"no lake files under {_lake(args).root}")
         return 0
     _print_frame(inventory.drop(columns=["path"]), max_rows=args.max_rows)
     print(f"{len(inventory)} files, {inventory['rows'].sum():,} rows, {inventory['bytes'].sum() / 1e6:.1f} MB")
@@ -182,13 +182,13 @@ def ls(args: argparse.Namespace) -> int:
 
 def sql(args: argparse.Namespace) -> int:
     """Runs a DuckDB query over the lake's views."""
-    _print_frame(Lake(args.root).sql(args.query), max_rows=args.max_rows)
+    _print_frame(_lake(args).sql(args.query), max_rows=args.max_rows)
     return 0
 
 
 def validate(args: argparse.Namespace) -> int:
     """Checks every file; exit status 1 when a problem is found."""
-    lake = Lake(args.root)
+    lake = _lake(args)
     problems = lake.validate()
     for problem in problems:
         print(problem)
@@ -199,7 +199,7 @@ def validate(args: argparse.Namespace) -> int:
 
 def migrate(args: argparse.Namespace) -> int:
     """Rewrites old-form files in place; exit status 1 when a file could not be migrated."""
-    report = Lake(args.root).migrate()
+    report = _lake(args).migrate()
     for path in report.rewritten:
         print(f"rewritten  {path}")
     for path in report.removed:
@@ -287,13 +287,24 @@ def _headless() -> None:
     matplotlib.use("Agg")
 
 
+def _lake(args: argparse.Namespace) -> Lake:
+    """The lake ``--root`` and ``--storage-option`` name."""
+    options = {}
+    for item in getattr(args, "storage_option", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--storage-option takes KEY=VALUE, got {key or item!r}")
+        options[key] = value
+    return Lake(args.root, storage_options=options or None)
+
+
 def _symbol_list(text: str | None) -> list[str] | None:
     return None if not text else layout.parse_symbols(text)
 
 
 def coverage_command(args: argparse.Namespace) -> int:
     """Per symbol, the trading days that are full, partial, missing or before the first data; optionally a PNG."""
-    lake = Lake(args.root)
+    lake = _lake(args)
     if args.png:
         _headless()  # before the work: a missing extra is reported at once
     started = time.perf_counter()
@@ -332,7 +343,7 @@ def coverage_command(args: argparse.Namespace) -> int:
 
 def gaps_command(args: argparse.Namespace) -> int:
     """Lists the missing (and partial) (symbol, day range)s, as text or JSON ({symbol: [dates]})."""
-    gaps = Lake(args.root).gaps(
+    gaps = _lake(args).gaps(
         args.kind,
         _symbol_list(args.symbols),
         args.start,
@@ -355,7 +366,7 @@ def gaps_command(args: argparse.Namespace) -> int:
 def plot_command(args: argparse.Namespace) -> int:
     """Writes a candle chart (volume beneath, optionally the spread) of one symbol to a PNG."""
     _headless()
-    figure = Lake(args.root).plot(
+    figure = _lake(args).plot(
         args.symbol,
         args.start,
         args.end,
@@ -398,7 +409,19 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--root", default=None, help="lake root (default: $TICKLAKE_ROOT, else data/parquet)")
+        p.add_argument(
+            "--root",
+            default=None,
+            help="lake root: a folder or s3://bucket/prefix (default: $TICKLAKE_ROOT, else data/parquet)",
+        )
+        p.add_argument(
+            "--storage-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="for s3:// roots: an object_store AWS option, e.g. endpoint=http://127.0.0.1:8333 (repeatable; "
+            "credentials best from AWS_* variables)",
+        )
         return p
 
     p = command("demo", "build a two-month offline sample lake and query it")

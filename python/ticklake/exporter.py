@@ -340,6 +340,11 @@ def export_to_parquet(
         >>> export_to_parquet("sqlite:///market.db", root="lake").ok
         True
     """
+    if str(root or "").startswith("s3://"):
+        raise InvalidInputError(
+            "export-to-parquet into an s3:// lake is not supported yet: run it into a local lake (it stages locally), "
+            "then copy the files; Lake('s3://...').write_bars takes any table directly"
+        )
     if symbol is not None:
         layout.check_symbol(symbol)
     if epoch_unit is not None and epoch_unit not in EPOCH_UNITS:

@@ -648,6 +648,11 @@ def import_api(
         >>> import_api("quotes", "AAPL", "2024-01-02", "2024-01-05", feed="iex", quiet=True).files[0].path.name
         'AAPL.2024-01.parquet'
     """
+    if str(root or "").startswith("s3://"):
+        raise InvalidInputError(
+            "import-api into an s3:// lake is not supported yet: run it into a local lake (it stages on local disk), "
+            "then copy the files; Lake('s3://...').write_bars takes any table directly"
+        )
     started = time.perf_counter()
     _check(kind, feed, adjustment, from_trades, strategy)
     if fill_gaps:
