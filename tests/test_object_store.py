@@ -89,11 +89,16 @@ def test_range_reads_equal_the_local_reads(
 
 def test_a_merge_replace_and_removal_behave_as_on_disk(s3_lake: ticklake.Lake, tmp_path: Path) -> None:
     local = ticklake.Lake(tmp_path)
+    outcomes = []
     for lake in (s3_lake, local):
         lake.write_bars(minute_bars("AAPL", DAYS), "1m")
         lake.write_bars(minute_bars("AAPL", DAYS[1:2], seed=7), "1m")  # the 31st replaced row by row
-        out = lake.write_bars(minute_bars("AAPL", DAYS[:1]).slice(0, 0), "1m", replace=("2024-02-01", "2024-02-02"))
-        assert [w.status for w in out] == ["removed"]
+        # UTC 2024-02-01: the evening of January 31 in New York (January's file) and February's file, emptied.
+        out = lake.write_bars(
+            minute_bars("AAPL", DAYS[:1]).slice(0, 0), "1m", replace=("2024-02-01", "2024-02-02"), symbol="AAPL"
+        )
+        outcomes.append([(w.period, w.status, w.rows) for w in out])
+    assert outcomes[0] == outcomes[1] and [s for _, s, _ in outcomes[0]] == ["written", "removed"]
     assert [p.name for p in s3_lake.files("1m")] == ["AAPL.2024-01.parquet"]
     assert s3_lake.scan("1m", "AAPL").to_arrow().equals(local.scan("1m", "AAPL").to_arrow())
     again = s3_lake.write_bars(minute_bars("AAPL", DAYS[:2]), "1m")
@@ -111,7 +116,9 @@ day = pd.Timestamp("2024-03-01") + pd.Timedelta(days=writer)
 for r in range(rounds):
     # Each writer owns one day of March; every round rewrites that day with the round's prices.
     table = minute_bars("SPY", [day.date()], seed=1000 * writer + r)
-    lake.write_bars(table, "1m", replace=(str(day.date()), str((day + pd.Timedelta(days=1)).date())))
+    # The New York day exactly (a bare end date would mean "through that day" and reach the next writer's day).
+    lo = day.tz_localize("America/New_York")
+    lake.write_bars(table, "1m", replace=(lo, lo + pd.Timedelta(days=1)))
 print(json.dumps({"conflicts": _core.object_conflicts()}))
 """
 
@@ -179,6 +186,7 @@ def careless_store() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 
 
 def test_a_store_that_ignores_conditional_writes_is_refused_before_any_write(careless_store: str) -> None:
