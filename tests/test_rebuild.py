@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 import ticklake
-from tests.lake_data import trades_table
 from ticklake.lake import kinds, layout
 from ticklake.lake.rebuild import REBUILD_METADATA, batches, replace_window
+
+from tests.lake_data import trades_table
 
 SYMBOLS = [f"S{i:02d}" for i in range(20)]
 MONTHS = ["2024-01", "2024-02", "2024-03"]
@@ -159,17 +159,32 @@ def test_rebuild_survives_a_killed_worker(trades_lake: Path, tmp_path: Path, clu
     victim = sorted(client.scheduler_info()["workers"])[0]
     pid = client.run(os.getpid, workers=[victim])[victim]
 
+    files_at_kill: list[int] = []
+
     def kill_when_busy() -> None:
         # Kill the worker once the first bar file exists, so tasks are in flight on it.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not list((lake.root / "bars" / "1m").glob("*.parquet")):
             time.sleep(0.005)
         os.kill(pid, 9)
+        files_at_kill.append(len(list((lake.root / "bars" / "1m").glob("*.parquet"))))
 
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
     report = lake.rebuild("1m", client=client, max_tasks=60)
     killer.join()
+    assert files_at_kill and 0 < files_at_kill[0] < 60, files_at_kill  # killed mid-job
     assert len(report.units) == 60
     assert _files(lake, "1m") == _files(expected, "1m")
     client.wait_for_workers(2, timeout=30)  # the nanny restarts it
+
+
+def test_cli_rebuild(trades_lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ticklake.cli import main
+
+    lake = _copy(trades_lake, tmp_path / "lake")
+    args = ["rebuild", "1m", "--root", str(lake.root), "--symbols", "S01,S02", "--start", "2024-02-01", "--quiet"]
+    assert main([*args, "--end", "2024-03-31"]) == 0
+    assert "bars/1m: 4 unit(s) in 4 task(s), 2,400 trades ->" in capsys.readouterr().out
+    assert [p.name for p in lake.files("1m")] == [f"S0{i}.2024-0{m}.parquet" for i in (1, 2) for m in (2, 3)]
+    assert main(["rebuild", "5m", "--root", str(lake.root)]) == 2

@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -34,6 +35,8 @@ from ticklake import _core
 from ticklake.exceptions import InvalidInputError, MissingExtraError
 from ticklake.kernels import BarAggregator
 from ticklake.lake import kinds, layout
+from ticklake.lake.scan import Scan
+from ticklake.lake.storage import LocalStorage
 from ticklake.sessions import overlaps, utc_range
 
 #: The install line of the Dask extra.
@@ -49,9 +52,27 @@ REBUILD_METADATA = {"source": "trades"}
 class LakeLike(Protocol):
     """What a rebuild needs of a :class:`ticklake.Lake` (kept as a protocol: this module sits below the facade)."""
 
-    def scan(self, kind: str, symbols: str | Iterable[str], start: Any = ..., end: Any = ..., **kw: Any) -> Any: ...
+    def scan(
+        self,
+        kind: str,
+        symbols: str | Iterable[str],
+        start: Any = ...,
+        end: Any = ...,
+        *,
+        columns: Sequence[str] | None = ...,
+        tz: str = ...,
+        session: Any = ...,
+    ) -> Scan: ...
 
-    def write(self, data: Any, kind: str, **kw: Any) -> Sequence[Any]: ...
+    def write(
+        self,
+        data: Any,
+        kind: str,
+        *,
+        replace: Any = ...,
+        symbol: str | None = ...,
+        metadata: Mapping[str, str] | None = ...,
+    ) -> Sequence[Any]: ...
 
 
 def require_dask() -> None:
@@ -141,7 +162,7 @@ def bar_kind(interval: str) -> kinds.Kind:
 
 
 def plan(
-    storage: Any, symbols: str | Iterable[str] | None = None, start: Any = None, end: Any = None
+    storage: LocalStorage, symbols: str | Iterable[str] | None = None, start: Any = None, end: Any = None
 ) -> list[tuple[str, str]]:
     """The (symbol, month) trades files a rebuild reads, sorted: every file under ``trades/``, or those of
     ``symbols`` whose month overlaps New York dates ``start``..``end`` (a bare date as ``end`` means through it).
@@ -233,7 +254,7 @@ def _progress(total: int, show: bool | None) -> Any:
 
 def rebuild(
     lake: LakeLike,
-    storage: Any,
+    storage: LocalStorage,
     interval: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,
@@ -270,7 +291,7 @@ def rebuild(
             from distributed import as_completed
 
             futures = client.map(run_batch, [lake] * len(groups), [kind.short] * len(groups), groups, pure=False)
-            for future in as_completed(futures):
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 done(future.result())
         else:
             workers = min(threads or _core.default_threads(), max(1, len(groups)))
@@ -286,7 +307,7 @@ def rebuild(
     return report
 
 
-def to_dask(scan: Any) -> Any:
+def to_dask(scan: Scan) -> Any:
     """A Dask DataFrame of a :class:`~ticklake.lake.scan.Scan`, one partition per lake file (the job behind
     :meth:`ticklake.Lake.to_dask`).
 
@@ -304,16 +325,16 @@ def to_dask(scan: Any) -> Any:
     # computed frame is the one ``Scan.to_pandas`` gives.
     with dask.config.set({"dataframe.convert-string": False}):
         if not parts:
-            return dd.from_pandas(meta, npartitions=1)
-        return dd.from_map(_ReadPart(scan), parts, meta=meta, enforce_metadata=False)
+            return dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
+        return dd.from_map(_ReadPart(scan), parts, meta=meta, enforce_metadata=False)  # type: ignore[no-untyped-call]
 
 
 class _ReadPart:
     """One partition of :func:`to_dask`: a lake file's rows of the scan, as pandas (picklable for workers)."""
 
-    def __init__(self, scan: Any) -> None:
+    def __init__(self, scan: Scan) -> None:
         self.scan = scan
 
-    def __call__(self, part: tuple[str, Any]) -> pd.DataFrame:
+    def __call__(self, part: tuple[str, Path]) -> pd.DataFrame:
         frame: pd.DataFrame = self.scan.read_part(*part).to_pandas(coerce_temporal_nanoseconds=True)
         return frame
