@@ -188,3 +188,18 @@ def test_cli_rebuild(trades_lake: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "bars/1m: 4 unit(s) in 4 task(s), 2,400 trades ->" in capsys.readouterr().out
     assert [p.name for p in lake.files("1m")] == [f"S0{i}.2024-0{m}.parquet" for i in (1, 2) for m in (2, 3)]
     assert main(["rebuild", "5m", "--root", str(lake.root)]) == 2
+
+
+def test_without_the_dask_extra_to_dask_and_client_name_the_install_line(
+    trades_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    lake = _copy(trades_lake, tmp_path / "lake")
+    with pytest.raises(ticklake.MissingExtraError, match=r"pip install 'ticklake\[dask\]'"):
+        lake.to_dask("trades", "S01")
+    with pytest.raises(ticklake.MissingExtraError, match=r"pip install 'ticklake\[dask\]'"):
+        lake.rebuild("1m", client=object())
+    assert not (lake.root / "bars").exists()
+    assert len(lake.rebuild("1m", "S01", threads=1).units) == 3  # in-process needs no extra
