@@ -203,3 +203,14 @@ def test_without_the_dask_extra_to_dask_and_client_name_the_install_line(
         lake.rebuild("1m", client=object())
     assert not (lake.root / "bars").exists()
     assert len(lake.rebuild("1m", "S01", threads=1).units) == 3  # in-process needs no extra
+
+
+@pytest.mark.slow
+def test_a_damaged_trades_file_stops_the_job_with_its_name(trades_lake: Path, tmp_path: Path, cluster: object) -> None:
+    lake = _copy(trades_lake, tmp_path / "lake")
+    damaged = lake.root / "trades" / "S05.2024-02.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    with pytest.raises(ticklake.CorruptFileError, match=r"S05\.2024-02"):
+        lake.rebuild("1m", threads=1)
+    with pytest.raises(ticklake.CorruptFileError, match=r"S05\.2024-02"):
+        lake.rebuild("1m", client=cluster, max_tasks=60)

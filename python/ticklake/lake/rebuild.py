@@ -92,8 +92,13 @@ def require_dask() -> None:
 
 @dataclass(frozen=True)
 class UnitResult:
-    """What rebuilding one (symbol, month) trades file did: ``trades`` read, ``bars`` written, and the bar files
-    written (``written``, ``unchanged`` or ``removed``)."""
+    """What rebuilding one (symbol, month) trades file did: ``trades`` read, ``bars`` written, and the status of
+    each bar file written (``written``, ``unchanged`` or ``removed``).
+
+    Example:
+        >>> lake.rebuild("1m", "AAPL", "2024-01-01", "2024-01-31").units[0]
+        UnitResult(symbol='AAPL', period='2024-01', trades=350000, bars=16240, statuses=('written',))
+    """
 
     symbol: str
     period: str
@@ -291,8 +296,14 @@ def rebuild(
             from distributed import as_completed
 
             futures = client.map(run_batch, [lake] * len(groups), [kind.short] * len(groups), groups, pure=False)
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
-                done(future.result())
+            try:
+                for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                    done(future.result())
+            except BaseException:
+                # A task that raised (a damaged file, say) or an interrupt: stop the rest; what was published
+                # stays, and a rerun finishes the job.
+                client.cancel(futures)
+                raise
         else:
             workers = min(threads or _core.default_threads(), max(1, len(groups)))
             if workers == 1:
