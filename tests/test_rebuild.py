@@ -51,10 +51,10 @@ def _copy(src: Path, dst: Path) -> ticklake.Lake:
     return ticklake.Lake(dst)
 
 
-def _reference(src: Path, dst: Path, interval: str) -> ticklake.Lake:
+def _reference(src: Path, dst: Path, interval: str, symbol: str | None = None) -> ticklake.Lake:
     """The simple path: each trades file read whole, ticklake.bars, one write per month."""
     lake = _copy(src, dst)
-    for path in lake.files("trades"):
+    for path in lake.files("trades", symbol):
         symbol, month = path.name.split(".")[:2]
         lo, hi = (pd.Timestamp(t, unit="ns", tz="UTC") for t in layout.period_bounds("trades", month))
         bars = ticklake.bars(lake.scan("trades", symbol, lo, hi).to_arrow(), interval=interval)
@@ -214,3 +214,12 @@ def test_a_damaged_trades_file_stops_the_job_with_its_name(trades_lake: Path, tm
         lake.rebuild("1m", threads=1)
     with pytest.raises(ticklake.CorruptFileError, match=r"S05\.2024-02"):
         lake.rebuild("1m", client=cluster, max_tasks=60)
+
+
+def test_rebuild_1s_equals_bars(trades_lake: Path, tmp_path: Path) -> None:
+    lake = _copy(trades_lake, tmp_path / "lake")
+    report = lake.rebuild("1s", "S07", threads=1)
+    assert [u.period for u in report.units] == MONTHS
+    expected = _files(_reference(trades_lake, tmp_path / "ref", "1s", "S07"), "1s")
+    assert len(expected) == 3
+    assert _files(lake, "1s") == expected
