@@ -285,11 +285,14 @@ def rebuild(
     groups = batches(plan(storage, symbols, start, end), max_tasks)
     report = RebuildReport(interval=kind.short, kind=kind.folder, tasks=len(groups), seconds=0.0)
     with _progress(len(groups), progress) as bar:
+        totals = [0, 0]  # trades, bars: running sums (the report's properties re-add every unit)
 
         def done(results: list[UnitResult]) -> None:
             report.units.extend(results)
+            totals[0] += sum(u.trades for u in results)
+            totals[1] += sum(u.bars for u in results)
             elapsed = max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix_str(f"{report.trades:,} trades, {report.bars:,} bars, {report.trades / elapsed:,.0f}/s")
+            bar.set_postfix_str(f"{totals[0]:,} trades, {totals[1]:,} bars, {totals[0] / elapsed:,.0f} trades/s")
             bar.update(1)
 
         if client is not None:
