@@ -27,3 +27,4 @@ bench:
 	python benches/compare.py
 	python benches/lake_io.py
 	python benches/import_api.py
+	python benches/rebuild.py

@@ -38,6 +38,7 @@ from ticklake.lake.gaps import GapRange, Gaps
 from ticklake.lake.inventory import Problem
 from ticklake.lake.kinds import Kind
 from ticklake.lake.migrate import MigrationReport
+from ticklake.lake.rebuild import RebuildReport
 from ticklake.lake.scan import Scan
 
 __version__: str = _core.__version__
@@ -74,6 +75,7 @@ __all__ = [
     "Problem",
     "QuoteSampler",
     "RateLimitError",
+    "RebuildReport",
     "Scan",
     "TicklakeError",
     "__version__",

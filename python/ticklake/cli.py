@@ -9,6 +9,7 @@ Example:
     $ ticklake gaps bars/1m --symbols AAPL,MSFT --start 2024-01-02 --end 2024-12-31
     $ ticklake plot AAPL 2024-01-10 2024-01-10 --spread --png aapl.png
     $ ticklake migrate
+    $ ticklake rebuild 1m --symbols AAPL,MSFT --start 2024-01-01 --end 2024-12-31 --scheduler tcp://10.0.0.5:8786
 """
 
 from __future__ import annotations
@@ -208,6 +209,35 @@ def migrate(args: argparse.Namespace) -> int:
         print(f"failed     {path}: {reason}")
     print(report.summary())
     return 1 if report.failed else 0
+
+
+def rebuild_command(args: argparse.Namespace) -> int:
+    """Rebuilds bars of one interval from the trades archive, in-process or on a Dask scheduler."""
+    lake = Lake(args.root)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.scheduler:
+            from ticklake.lake.rebuild import require_dask
+
+            require_dask()
+            from distributed import Client
+
+            client = stack.enter_context(Client(args.scheduler))  # type: ignore[no-untyped-call]
+        report = lake.rebuild(
+            args.interval,
+            _symbol_list(args.symbols),
+            args.start,
+            args.end,
+            client=client,
+            threads=args.threads,
+            max_tasks=args.max_tasks,
+            progress=not args.quiet,
+        )
+    if not report.units:
+        print(f"no trades files under {lake.root / 'trades'} match")
+        return 0
+    print(report.summary())
+    return 0
 
 
 def import_api_command(args: argparse.Namespace) -> int:
@@ -472,6 +502,16 @@ def _parser() -> argparse.ArgumentParser:
         help="import only the trading days the lake lacks or holds partly (see ticklake gaps)",
     )
     p.set_defaults(run=import_api_command)
+    p = command("rebuild", "rebuild bars of an interval from the trades archive, (symbol, month) by (symbol, month)")
+    p.add_argument("interval", help=f"the bar interval to rebuild: {', '.join(kinds.TIMEFRAMES)}")
+    p.add_argument("--symbols", help="SYMBOL[,SYMBOL...] (default: every symbol with trades files)")
+    p.add_argument("--start", help="first New York date (its whole month is rebuilt; default: the first month)")
+    p.add_argument("--end", help="last New York date, inclusive (its whole month is rebuilt; default: the last)")
+    p.add_argument("--scheduler", help="run on this Dask scheduler (tcp://HOST:8786; needs ticklake[dask])")
+    p.add_argument("--threads", type=int, help="in-process threads (default: the cores this process may use, max 8)")
+    p.add_argument("--max-tasks", type=int, default=2000, help="(symbol, month) units grouped into at most N tasks")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=rebuild_command)
     p = command("export-to-parquet", "export bars/quotes tables from SQLite or PostgreSQL into the lake")
     p.add_argument("--db", required=True, help="sqlite:///path.db or postgresql://user@host:port/db")
     p.add_argument("--all", action="store_true", help="every symbol")

@@ -92,6 +92,31 @@ class Scan:
             table = table.drop_columns(["timestamp"])
         return table.select(self.columns).cast(self.schema)
 
+    def parts(self) -> list[tuple[str, Path]]:
+        """The (symbol, file) pairs this scan reads, in the order it reads them (one per lake file that exists and
+        can hold the range): the partitions of :meth:`ticklake.Lake.to_dask`.
+
+        Example:
+            >>> [p.name for _, p in lake.scan("1m", "AAPL,MSFT", "2024-01-02", "2024-02-29").parts()]
+            ['AAPL.2024-01.parquet', 'AAPL.2024-02.parquet', 'MSFT.2024-01.parquet', 'MSFT.2024-02.parquet']
+        """
+        return [(symbol, path) for symbol in self.symbols for path in self._paths(symbol) if path.exists()]
+
+    def read_part(self, symbol: str, path: Path) -> pa.Table:
+        """The rows of one of :meth:`parts` (the scan's columns, range, session and schema; possibly empty).
+
+        Example:
+            >>> scan = lake.scan("1m", "AAPL")
+            >>> scan.read_part(*scan.parts()[0]).num_rows
+            18720
+        """
+        table = read_range(
+            path, self.kind, symbol, self._read_cols, self.lo, self.hi, self.session, self.storage.footers
+        )
+        if table is None or not table.num_rows:
+            return self.schema.empty_table()
+        return self._shape(table)
+
     def tables(self) -> Iterator[pa.Table]:
         """The rows one file at a time (symbol by symbol in the order given, each in time order): memory stays at
         about one file's rows in the range, however many files the scan spans.

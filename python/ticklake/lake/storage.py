@@ -94,6 +94,16 @@ class LocalStorage:
         """
         return path.exists()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for another process (a Dask worker): the footer cache, with its lock, stays behind.
+        state = dict(self.__dict__)
+        del state["footers"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.footers = FooterCache()
+
     def files(self, kind: str, symbol: str | None = None) -> list[Path]:
         """The lake files of a kind (any of its names), sorted; of one symbol when ``symbol`` is given.
 
