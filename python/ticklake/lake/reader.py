@@ -177,14 +177,6 @@ def _file_key(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _object_key(path: Path, filesystem: Any) -> tuple[int, int, int] | None:
-    import pyarrow.fs as pafs
-
-    info = filesystem.get_file_info(path.as_posix())
-    if info.type != pafs.FileType.File:
-        return None
-    return 0, int(info.size or 0), int(info.mtime_ns or 0)
-
 
 def open_file(
     path: Path, kind: str, symbol: str, footers: FooterCache | None = None, filesystem: Any = None
@@ -204,8 +196,7 @@ def open_file(
     if filesystem is not None:
         # An object store: opened fresh every time (see ObjectStorage), through the store's filesystem.
         try:
-            if _object_key(path, filesystem) is None:
-                return None
+            # No separate existence check: opening asks the store for the size once (a missing object raises).
             source = filesystem.open_input_file(path.as_posix())
             file = pq.ParquetFile(source, page_checksum_verification=True)
             parsed = layout.parse_name(path.name)
