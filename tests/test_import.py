@@ -389,6 +389,9 @@ def test_fill_gaps_imports_exactly_the_days_the_lake_lacks(
         before = len(server.requests)
         report = import_api("1s", "AAPL,BRK.B", START, END, root=tmp_path, client=client, quiet=True, fill_gaps=True)
         assert report.days == 2 and len(report.files) == 2
+        made = len(server.requests) - before
+        print(f"fill-gaps: {made} requests ({report.by_purpose}) for {report.days} days filled")
+        assert made == report.requests > 0
         for _, params in server.requests[before:]:  # counting requests included
             lo, hi = pd.Timestamp(params["start"]), pd.Timestamp(params["end"])
             days = set(

@@ -697,14 +697,20 @@ def import_api(
             return report
         own_client = client is None
         api = client if client is not None else AlpacaClient(rate=rate, max_in_flight=max_in_flight)
+        # A client given by the caller may have served earlier imports: report this import's share only.
+        stats = api.stats
+        base = (stats.requests, stats.retries, stats.pages, stats.rows, stats.rate_limited, dict(stats.by_purpose))
         try:
             _run(backfill, api, report, quiet)
             backfill.release_all()
         finally:
             stats = api.stats
-            report.requests, report.retries = stats.requests, stats.retries
-            report.pages, report.rows, report.rate_limited = stats.pages, stats.rows, stats.rate_limited
-            report.by_purpose = dict(stats.by_purpose)
+            report.requests, report.retries = stats.requests - base[0], stats.retries - base[1]
+            report.pages, report.rows = stats.pages - base[2], stats.rows - base[3]
+            report.rate_limited = stats.rate_limited - base[4]
+            report.by_purpose = {
+                p: n - base[5].get(p, 0) for p, n in stats.by_purpose.items() if n - base[5].get(p, 0) > 0
+            }
             report.rate, report.limit = stats.rate(), api.limiter.per_minute
             report.peak_in_flight = api.in_flight.peak
             report.seconds = time.perf_counter() - started
