@@ -196,6 +196,16 @@ def bench_case(case: str, latency: float, per_day: bool) -> None:
         total, rejected = server.stdout.read().split()
         server.wait(timeout=30)
     print(f"  server: {total} requests served, {rejected} answered 429")
+    if kind in ("1m", "1d"):
+        from ticklake.importer import plan_import
+
+        with tempfile.TemporaryDirectory() as root:
+            plan = plan_import(kind, symbols, start, end, root=root, rate=10_000, latency=latency)  # type: ignore[arg-type]
+        bound = 1.2 * minimum + plan.data_requests
+        print(
+            f"  bound (issue 11): 1.2 x {minimum} + one partial page for each of {plan.data_requests} parallel "
+            f"chains = {bound:.0f} requests"
+        )
 
 
 def bench_plan() -> None:
