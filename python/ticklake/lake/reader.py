@@ -177,7 +177,6 @@ def _file_key(path: Path) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-
 def open_file(
     path: Path, kind: str, symbol: str, footers: FooterCache | None = None, filesystem: Any = None
 ) -> tuple[pq.ParquetFile, FileInfo] | None:
