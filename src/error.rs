@@ -111,6 +111,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error with its row counted from `offset` rows earlier (for an error found in one chunk of a
+    /// table, so the row is the table's).
+    #[must_use]
+    pub fn rows_from(self, offset: u64) -> Self {
+        match self {
+            Self::InvalidValue {
+                column,
+                row,
+                reason,
+            } => Self::InvalidValue {
+                column,
+                row: row + offset,
+                reason,
+            },
+            Self::Overflow { column, what, row } => Self::Overflow {
+                column,
+                what,
+                row: row + offset,
+            },
+            other => other,
+        }
+    }
+
     /// Shorthand for [`Error::InvalidValue`].
     pub fn invalid(column: &str, row: u64, reason: impl Into<String>) -> Self {
         Self::InvalidValue {

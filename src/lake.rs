@@ -10,16 +10,16 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{
     new_null_array, Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray, UInt32Array,
+    TimestampNanosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::interleave::interleave;
-use arrow_select::take::take_record_batch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::parquet_io::WriteOptions;
+use crate::rows::Rows;
 use crate::schema::{self, bar_schema, quote_schema, trade_schema};
 use crate::store::{Change, Published, Store};
 use crate::time::{self, period_of, Period, NS_PER_DAY};
@@ -423,6 +423,21 @@ pub fn conform(batch: &RecordBatch, kind: Kind, fill_symbol: Option<&str>) -> Re
     Ok(RecordBatch::try_new(target, columns)?)
 }
 
+/// [`conform`] for a table in chunks, each conformed on its own (zero-copy where the types already fit); rows in
+/// errors are counted across the chunks.
+///
+/// # Errors
+/// As [`conform`].
+pub fn conform_rows(rows: &Rows, kind: Kind, fill_symbol: Option<&str>) -> Result<Rows> {
+    if rows.chunks().is_empty() {
+        let empty = RecordBatch::new_empty(SchemaRef::clone(rows.schema()));
+        return Ok(Rows::from(conform(&empty, kind, fill_symbol)?));
+    }
+    rows.map(|chunk, start| {
+        conform(chunk, kind, fill_symbol).map_err(|e| e.rows_from(start as u64))
+    })
+}
+
 fn timestamps(batch: &RecordBatch) -> &[i64] {
     batch
         .column(1)
@@ -460,20 +475,23 @@ pub struct Part {
     pub symbol: String,
     /// The file's period.
     pub period: Period,
-    /// The rows, in the stored schema, sorted.
-    pub batch: RecordBatch,
+    /// The rows, in the working schema, sorted: slices of the caller's chunks (rows of interleaved symbols are
+    /// gathered into one batch).
+    pub rows: Rows,
 }
 
-/// Splits a conformed batch into one part per (symbol, period), checking symbols, order and uniqueness per symbol
+/// Splits conformed rows into one part per (symbol, period), checking symbols, order and uniqueness per symbol
 /// (rows of different symbols may interleave), and that daily bars are labelled at 00:00 UTC. Parts come sorted by
-/// symbol, then period.
+/// symbol, then period. A symbol's rows in one run stay zero-copy slices of the input's chunks.
 ///
 /// # Errors
 /// [`Error::InvalidValue`] naming the column and the first offending row; [`Error::InvalidArgument`] for a bad
 /// symbol.
-pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
-    let ts = timestamps(batch);
-    let syms = symbols(batch);
+pub fn partition(input: &Rows, kind: Kind) -> Result<Vec<Part>> {
+    let ts = input.values::<TimestampNanosecondType>(1);
+    let ts = ts.as_ref();
+    let syms = input.column(0)?;
+    let syms = syms.as_string::<i32>();
     // symbol -> (last timestamp, row ranges)
     let mut seen: HashMap<&str, SymbolRows> = HashMap::new();
     let mut row = 0;
@@ -530,16 +548,12 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
     for name in names {
         let ranges = &seen[name].1;
         let rows = if let [(a, b)] = ranges.as_slice() {
-            batch.slice(*a, b - a)
+            input.sub(*a, b - a)
         } else {
-            let idx: Vec<u32> = ranges
-                .iter()
-                .flat_map(|&(a, b)| a..b)
-                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
-                .collect();
-            take_record_batch(batch, &UInt32Array::from(idx))?
+            Rows::from(input.gather(ranges)?)
         };
-        let ts = timestamps(&rows);
+        let values = rows.values::<TimestampNanosecondType>(1);
+        let ts = values.as_ref();
         let mut start = 0;
         while start < ts.len() {
             let period = period_of(ts[start], kind.yearly());
@@ -547,7 +561,7 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
             parts.push(Part {
                 symbol: name.to_owned(),
                 period,
-                batch: rows.slice(start, end - start),
+                rows: rows.sub(start, end - start),
             });
             start = end;
         }
@@ -560,11 +574,24 @@ pub fn partition(batch: &RecordBatch, kind: Kind) -> Result<Vec<Part>> {
 ///
 /// # Errors
 /// [`Error::InvalidValue`] naming the column and the first offending row.
-pub fn check_file_rows(
+pub fn check_file_rows(rows: &Rows, kind: Kind, symbol: &str, period: &Period) -> Result<()> {
+    let mut previous: Option<i64> = None;
+    for (i, chunk) in rows.chunks().iter().enumerate() {
+        let start = rows.chunk_start(i);
+        check_chunk_rows(chunk, kind, symbol, period, previous)
+            .map_err(|e| e.rows_from(start as u64))?;
+        previous = timestamps(chunk).last().copied();
+    }
+    Ok(())
+}
+
+/// [`check_file_rows`] for one chunk, whose first row follows a row at `previous` (if any).
+fn check_chunk_rows(
     batch: &RecordBatch,
     kind: Kind,
     symbol: &str,
     period: &Period,
+    previous: Option<i64>,
 ) -> Result<()> {
     let syms = symbols(batch);
     let wrong = |i: usize| syms.is_null(i) || syms.value(i) != symbol;
@@ -584,7 +611,13 @@ pub fn check_file_rows(
         ));
     }
     let ts = timestamps(batch);
-    if let Some(i) = first_unordered(ts, kind.unique_timestamps()) {
+    let strict = kind.unique_timestamps();
+    if let (Some(p), Some(&first)) = (previous, ts.first()) {
+        if first < p || (strict && first == p) {
+            return Err(order_error(kind, 0, symbol, first, p));
+        }
+    }
+    if let Some(i) = first_unordered(ts, strict) {
         return Err(order_error(kind, i, symbol, ts[i], ts[i - 1]));
     }
     if let Some(row) = first_where(ts, |t| (t < period.start) | (t >= period.end)) {
@@ -706,7 +739,7 @@ pub fn upsert(
     store: &dyn Store,
     key: &str,
     file: &LakeFile,
-    incoming: &RecordBatch,
+    incoming: &Rows,
     replace: &[(i64, i64)],
     options: &WriteOptions,
     keep_provenance: bool,
@@ -739,9 +772,9 @@ pub fn upsert(
                     options.metadata = metadata;
                 }
                 let stored = conform_stored(Path::new(&location), &stored, kind)?;
-                check_file_rows(&stored, kind, symbol, period)
+                check_file_rows(&Rows::from(&stored), kind, symbol, period)
                     .map_err(|e| stored_error(Path::new(&location), &e))?;
-                let merged = merge(&stored, incoming, replace)?;
+                let merged = merge(&stored, &incoming.to_batch()?, replace)?;
                 if merged == stored && current {
                     return Ok(Change::Keep {
                         rows: merged.num_rows() as u64,
@@ -753,9 +786,18 @@ pub fn upsert(
                 merged
             }
             None if incoming.num_rows() == 0 => return Ok(Change::Keep { rows: 0 }),
-            None => incoming.clone(),
+            // A new file: the caller's chunks are encoded as they are, one row group at a time.
+            None => {
+                return Ok(Change::Write(
+                    incoming.map(|chunk, _| to_stored(chunk, kind))?,
+                    options,
+                ))
+            }
         };
-        Ok(Change::Write(to_stored(&merged, kind)?, options))
+        Ok(Change::Write(
+            Rows::from(to_stored(&merged, kind)?),
+            options,
+        ))
     })
 }
 
@@ -863,10 +905,10 @@ mod tests {
                 JAN_31_EVENING + 5 * 3_600_000_000_000,
             ],
         );
-        let parts = partition(&b, Kind::Bars1s).unwrap();
+        let parts = partition(&Rows::from(&b), Kind::Bars1s).unwrap();
         let keys: Vec<(String, String, usize)> = parts
             .iter()
-            .map(|p| (p.symbol.clone(), p.period.key.clone(), p.batch.num_rows()))
+            .map(|p| (p.symbol.clone(), p.period.key.clone(), p.rows.num_rows()))
             .collect();
         assert_eq!(
             keys,
@@ -881,7 +923,9 @@ mod tests {
     #[test]
     fn partition_names_the_duplicate_row() {
         let b = bars(&["A", "B", "A"], &[5_000, 1_000, 5_000]);
-        let err = partition(&b, Kind::Bars1s).unwrap_err().to_string();
+        let err = partition(&Rows::from(&b), Kind::Bars1s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 2") && err.contains("duplicate"), "{err}");
     }
 
@@ -925,7 +969,9 @@ mod tests {
                     });
                     unordered || (kind.yearly() && ts[i].rem_euclid(NS_PER_DAY) != 0)
                 });
-                let got = partition(&b, kind).err().map(|e| e.to_string());
+                let got = partition(&Rows::from(&b), kind)
+                    .err()
+                    .map(|e| e.to_string());
                 match naive {
                     None => assert!(got.is_none(), "case {case}: {got:?}"),
                     Some(row) => {

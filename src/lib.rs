@@ -14,6 +14,7 @@ pub mod lake;
 pub mod pages;
 pub mod parquet_io;
 pub mod quotes;
+pub mod rows;
 pub mod schema;
 pub mod store;
 pub mod stream;

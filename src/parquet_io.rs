@@ -21,10 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 
-use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, TimestampNanosecondType};
 use arrow_array::RecordBatch;
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -38,6 +37,7 @@ use crate::column_chunk::{ChunkEncoder, EncodedChunk};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::pages::{reframe, CollectedPages, PageCollector};
+use crate::rows::Rows;
 use crate::time::ny_day_bounds;
 
 /// Rows per row group when a file is not split by day (and the cap on one day's row group).
@@ -110,7 +110,7 @@ pub fn created_by() -> String {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a ZSTD level outside 1-22.
-pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<WriterProperties> {
+pub fn writer_properties(schema: &Schema, options: &WriteOptions) -> Result<WriterProperties> {
     if !(1..=22).contains(&options.zstd_level) {
         return Err(Error::InvalidArgument(format!(
             "compression level {} is outside ZSTD's 1-22",
@@ -133,7 +133,7 @@ pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<
         .set_created_by(created_by())
         .set_key_value_metadata(Some(metadata));
     for name in &options.delta_columns {
-        if let Some((_, field)) = batch.schema_ref().column_with_name(name) {
+        if let Some((_, field)) = schema.column_with_name(name) {
             if matches!(
                 field.data_type(),
                 DataType::Int64 | DataType::Int32 | DataType::Timestamp(_, _)
@@ -150,22 +150,22 @@ pub fn writer_properties(batch: &RecordBatch, options: &WriteOptions) -> Result<
 
 /// Row ranges `[start, end)` of the row groups: one per New York day when asked (timestamps must be sorted),
 /// never more than [`MAX_ROW_GROUP_ROWS`] rows each.
-fn row_group_ranges(batch: &RecordBatch, by_day: bool) -> Vec<(usize, usize)> {
-    let n = batch.num_rows();
+fn row_group_ranges(rows: &Rows, by_day: bool) -> Vec<(usize, usize)> {
+    let n = rows.num_rows();
     let mut cuts = vec![0];
     // Timestamps in ns or us (the stored units); `scale` turns a stored value into ns.
-    let ts = batch
-        .column_by_name("timestamp")
-        .and_then(|c| {
-            c.as_primitive_opt::<TimestampNanosecondType>()
-                .map(|a| (a.values().as_ref(), 1))
-                .or_else(|| {
-                    c.as_primitive_opt::<TimestampMicrosecondType>()
-                        .map(|a| (a.values().as_ref(), 1000))
-                })
-        })
-        .filter(|_| by_day);
+    let column = rows.schema().index_of("timestamp").ok().filter(|_| by_day);
+    let ts = column.and_then(|i| match rows.schema().field(i).data_type() {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Some((rows.values::<TimestampNanosecondType>(i), 1))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Some((rows.values::<TimestampMicrosecondType>(i), 1000))
+        }
+        _ => None,
+    });
     if let Some((values, scale)) = ts {
+        let values = values.as_ref();
         let mut start = 0;
         while start < n {
             let (_, _, day_end) = ny_day_bounds(values[start].saturating_mul(scale));
@@ -270,14 +270,14 @@ fn encode_row_group(
 /// [`Error::ParquetWrite`] (naming `path`) when encoding fails; [`Error::InvalidArgument`] for bad options.
 pub fn encode<W: Write + Send>(
     out: W,
-    batch: &RecordBatch,
+    batch: &Rows,
     options: &WriteOptions,
     path: &Path,
 ) -> Result<W> {
     /// A row group's number and its encoded chunks, as a worker hands them back.
     type Encoded = (usize, parquet::errors::Result<Vec<EncodedChunk>>);
-    let props = writer_properties(batch, options)?;
-    let schema = batch.schema();
+    let schema = SchemaRef::clone(batch.schema());
+    let props = writer_properties(&schema, options)?;
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
         .convert(&schema)
@@ -317,16 +317,21 @@ pub fn encode<W: Write + Send>(
         let (factory, pages) = &factories[t];
         for i in (t..ranges.len()).step_by(threads) {
             let (a, b) = ranges[i];
-            let rows = batch.slice(a, b - a);
-            let chunks = encode_row_group(
-                factory,
-                pages,
-                &parquet_schema,
-                &delta,
-                &mut encoder,
-                i,
-                &rows,
-            );
+            // One row group's rows in one batch: copied here only when they span the caller's chunks.
+            let chunks = batch
+                .slice(a, b - a)
+                .map_err(|e| parquet::errors::ParquetError::General(e.to_string()))
+                .and_then(|rows| {
+                    encode_row_group(
+                        factory,
+                        pages,
+                        &parquet_schema,
+                        &delta,
+                        &mut encoder,
+                        i,
+                        &rows,
+                    )
+                });
             let failed = chunks.is_err();
             // A closed channel means the writer gave up on an error: stop too.
             if done.send((i, chunks)).is_err() || failed {
@@ -434,7 +439,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 pub fn write_atomic(
     target: &Path,
     temp_dir: &Path,
-    batch: &RecordBatch,
+    batch: &Rows,
     options: &WriteOptions,
 ) -> Result<Written> {
     fs::create_dir_all(temp_dir).map_err(io_error(temp_dir))?;
@@ -450,7 +455,7 @@ fn write_temp_then_publish(
     target: &Path,
     temp: &Path,
     temp_dir: &Path,
-    batch: &RecordBatch,
+    batch: &Rows,
     options: &WriteOptions,
 ) -> Result<Written> {
     // create_new is O_CREAT | O_EXCL: never follows a symlink planted at the temporary's name.
@@ -573,7 +578,7 @@ pub fn remove_atomic(target: &Path) -> Result<()> {
 /// # Errors
 /// [`Error::ParquetWrite`] naming `location` when encoding fails or the footer check does not hold.
 pub fn encode_checked(
-    batch: &RecordBatch,
+    batch: &Rows,
     options: &WriteOptions,
     location: &Path,
 ) -> Result<(bytes::Bytes, Written)> {
@@ -645,10 +650,10 @@ mod tests {
             .collect();
         let b = batch(ts);
         let path = Path::new("x.parquet");
-        let one = encode(Vec::new(), &b, &WriteOptions::default(), path).unwrap();
+        let one = encode(Vec::new(), &Rows::from(&b), &WriteOptions::default(), path).unwrap();
         let two = encode(
             Vec::new(),
-            &b,
+            &Rows::from(&b),
             &WriteOptions {
                 threads: 2,
                 ..WriteOptions::default()
@@ -674,7 +679,7 @@ mod tests {
         let written = write_atomic(
             &target,
             &temps,
-            &batch(vec![T0, T0 + 1]),
+            &Rows::from(batch(vec![T0, T0 + 1])),
             &WriteOptions::default(),
         )
         .unwrap();
@@ -695,7 +700,7 @@ mod tests {
             zstd_level: 23,
             ..WriteOptions::default()
         };
-        assert!(write_atomic(&target, &temps, &batch(vec![T0]), &bad).is_err());
+        assert!(write_atomic(&target, &temps, &Rows::from(batch(vec![T0])), &bad).is_err());
         assert_eq!(names(&dir).len(), 1);
         assert!(names(&temps).is_empty());
         let temp = temp_path(&target, &temps);
@@ -755,8 +760,15 @@ mod tests {
             delta_columns: vec!["timestamp".into(), "id".into()],
             ..WriteOptions::default()
         };
-        let bytes =
-            bytes::Bytes::from(encode(Vec::new(), &b, &options, Path::new("x.parquet")).unwrap());
+        let bytes = bytes::Bytes::from(
+            encode(
+                Vec::new(),
+                &Rows::from(&b),
+                &options,
+                Path::new("x.parquet"),
+            )
+            .unwrap(),
+        );
         let meta = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Required)
             .parse_and_finish(&bytes)

@@ -193,8 +193,9 @@ mod tests {
             delta_columns: delta.iter().map(|&d| d.to_owned()).collect(),
             ..WriteOptions::default()
         };
-        let bytes =
-            Bytes::from(encode(Vec::new(), &batch, &options, "t.parquet".as_ref()).unwrap());
+        let bytes = Bytes::from(
+            encode(Vec::new(), &(&batch).into(), &options, "t.parquet".as_ref()).unwrap(),
+        );
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
         let metadata = reader.metadata().as_ref().clone();
         let back: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();

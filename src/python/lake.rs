@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use arrow_select::concat::concat_batches;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
-use pyo3_arrow::PySchema;
+use pyo3_arrow::{PySchema, PyTable};
 
 use super::errors::IntoPyResult;
 use super::gil::run_detached;
@@ -18,6 +19,7 @@ use super::kernels::table;
 use crate::error::{Error, Result};
 use crate::lake::{self, Kind};
 use crate::parquet_io::WriteOptions;
+use crate::rows::Rows;
 use crate::store::local::LocalStore;
 use crate::store::object::ObjectLakeStore;
 use crate::store::{Published, Store};
@@ -84,13 +86,17 @@ fn lake_partition(
     let kind = Kind::parse(kind).py_err(py)?;
     let (schema, batches) = one_batch(data)?;
     let parts = run_detached(py, || -> Result<Vec<lake::Part>> {
-        let batch = concat(&schema, &batches)?;
-        let batch = lake::conform(&batch, kind, symbol.as_deref())?;
-        lake::partition(&batch, kind)
+        // The caller's chunks stay as they are: no copy of the whole table into one buffer.
+        let rows = lake::conform_rows(&Rows::new(schema, batches)?, kind, symbol.as_deref())?;
+        lake::partition(&rows, kind)
     })?;
     parts
         .into_iter()
-        .map(|p| Ok((p.symbol, p.period.key, table(py, p.batch)?.unbind())))
+        .map(|p| {
+            let chunks =
+                PyTable::try_new(p.rows.chunks().to_vec(), SchemaRef::clone(p.rows.schema()))?;
+            Ok((p.symbol, p.period.key, chunks.into_pyarrow(py)?.unbind()))
+        })
         .collect()
 }
 
@@ -107,8 +113,8 @@ fn check_file_rows(
     let (schema, batches) = one_batch(data)?;
     run_detached(py, || -> Result<()> {
         let period = period_from_key(period, kind.yearly())?;
-        let batch = lake::conform(&concat(&schema, &batches)?, kind, None)?;
-        lake::check_file_rows(&batch, kind, symbol, &period)
+        let rows = lake::conform_rows(&Rows::new(schema, batches)?, kind, None)?;
+        lake::check_file_rows(&rows, kind, symbol, &period)
     })
 }
 
@@ -186,12 +192,12 @@ fn lake_upsert<'py>(
     };
     let outcome = run_detached(py, || -> Result<Published> {
         let period = period_from_key(period, kind.yearly())?;
-        let incoming = concat(&schema, &batches)?;
+        let incoming = Rows::new(schema, batches)?;
         // Parts from lake_partition are already conformed (and their values checked); anything else is conformed.
-        let incoming = if incoming.schema() == kind.working_schema() {
+        let incoming = if incoming.schema().fields() == kind.working_schema().fields() {
             incoming
         } else {
-            lake::conform(&incoming, kind, Some(symbol))?
+            lake::conform_rows(&incoming, kind, Some(symbol))?
         };
         let file = lake::LakeFile {
             kind,
@@ -280,7 +286,7 @@ fn write_parquet(
         .parent()
         .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
     let written = run_detached(py, || -> Result<crate::parquet_io::Written> {
-        crate::parquet_io::write_atomic(&path, &dir, &concat(&schema, &batches)?, &options)
+        crate::parquet_io::write_atomic(&path, &dir, &Rows::new(schema, batches)?, &options)
     })?;
     Ok((written.rows, written.bytes))
 }

@@ -10,11 +10,11 @@
 pub mod local;
 pub mod object;
 
-use arrow_array::RecordBatch;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::parquet_io::{WriteOptions, Written};
+use crate::rows::Rows;
 
 /// What a rewrite does with a file, decided from its stored bytes.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub enum Change {
         rows: u64,
     },
     /// Replace the file with these rows (in the kind's stored schema), encoded with these options.
-    Write(RecordBatch, WriteOptions),
+    Write(Rows, WriteOptions),
     /// Delete the file.
     Remove,
 }
