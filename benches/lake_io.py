@@ -3,9 +3,11 @@
     python benches/lake_io.py [--trades N] [--quotes N] [--repeat K] [--dir DIR]
 
 Data: a month (April 2024) of SPY 1s bars built from ``ticklake.sample`` trades (about 0.9M bars for the default
-20M trades) and a month of best quotes per second. Every writer uses ZSTD level 3 and writes a fresh file each
-repetition. ticklake's write is the whole ``Lake.write_bars`` / ``write_quotes`` call (validation, split by
-month, lock, encode, fsync, footer check, rename, fsync of the directory); the others write one file without fsync.
+20M trades), a second month shape (1s bars on 44,000 random seconds of each weekday, random-walk prices, random
+volumes: about 0.97M bars in one chunk) and a month of best quotes per second. Every writer uses ZSTD level 3 and
+writes a fresh file each repetition. ticklake's write is the whole ``Lake.write_bars`` / ``write_quotes`` call
+(validation, split by month, lock, encode, fsync, footer check, rename, fsync of the directory); the others write one
+file without fsync.
 Reads go into pandas for ticklake and pyarrow, into a polars DataFrame for polars. The ratio column is the other
 tool's time divided by ticklake's (above 1.0x: ticklake is faster).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -29,6 +32,34 @@ import pyarrow.parquet as pq
 import ticklake
 from harness import best_of, machine_line, ratio_table, require_release
 from ticklake.sample import sample_quotes, sample_trades
+
+
+def busy_month(seconds_per_day: int = 44_000, seed: int = 3) -> pa.Table:
+    """A second month shape: 1s bars of SPY on 44,000 random seconds of each April 2024 weekday (04:00-20:00 New York,
+    so a bar most seconds of the extended session), a random-walk price and random volumes and trade counts."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2024-04-01", "2024-04-30", tz="America/New_York")
+    stamps = []
+    for day in days:
+        first = (day + pd.Timedelta(hours=4)).tz_convert("UTC").value
+        picks = np.sort(rng.choice(16 * 3600, size=seconds_per_day, replace=False)).astype(np.int64)
+        stamps.append(first + picks * 1_000_000_000)
+    ts = np.concatenate(stamps)
+    n = len(ts)
+    close = np.round(500 + np.cumsum(rng.normal(0, 0.02, n)), 2)
+    spread = np.round(np.abs(rng.normal(0, 0.03, n)), 2)
+    return pa.table(
+        {
+            "symbol": pa.array(["SPY"] * n, pa.string()),
+            "timestamp": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+            "open": close - spread / 2,
+            "high": close + spread,
+            "low": close - spread,
+            "close": close,
+            "volume": rng.lognormal(5, 1.5, n).astype(np.int64) + 1,
+            "trade_count": rng.integers(1, 60, n),
+        }
+    )
 
 
 def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
@@ -124,6 +155,7 @@ def main() -> None:
     quotes = ticklake.best_quotes(sample_quotes("SPY", start, end, n=args.quotes, seed=2))
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         bench_kind("1s bars", bars, Path(scratch), args.repeat)
+        bench_kind("1s bars, 44k random seconds a day", busy_month(), Path(scratch), args.repeat)
         bench_kind("quotes", quotes, Path(scratch), args.repeat)
 
 
