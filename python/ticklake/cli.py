@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -211,18 +211,23 @@ def migrate(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _dask_client(stack: contextlib.ExitStack[Any], scheduler: str | None) -> Any:
+    """A ``distributed.Client`` for ``--scheduler`` (closed with ``stack``), or None to run in-process."""
+    if not scheduler:
+        return None
+    from ticklake.lake.rebuild import require_dask
+
+    require_dask()
+    from distributed import Client
+
+    return stack.enter_context(Client(scheduler))  # type: ignore[no-untyped-call]
+
+
 def rebuild_command(args: argparse.Namespace) -> int:
     """Rebuilds bars of one interval from the trades archive, in-process or on a Dask scheduler."""
     lake = Lake(args.root)
     with contextlib.ExitStack() as stack:
-        client = None
-        if args.scheduler:
-            from ticklake.lake.rebuild import require_dask
-
-            require_dask()
-            from distributed import Client
-
-            client = stack.enter_context(Client(args.scheduler))  # type: ignore[no-untyped-call]
+        client = _dask_client(stack, args.scheduler)
         report = lake.rebuild(
             args.interval,
             _symbol_list(args.symbols),
@@ -296,9 +301,17 @@ def export_command(args: argparse.Namespace) -> int:
             print(f"ticklake: error: --table takes KIND=NAME, got {item!r}", file=sys.stderr)
             return 2
         tables[kind] = name
-    report = export_to_parquet(
-        args.db, symbol=args.symbol, year=args.year, root=args.root, tables=tables, epoch_unit=args.epoch_unit
-    )
+    with contextlib.ExitStack() as stack:
+        report = export_to_parquet(
+            args.db,
+            symbol=args.symbol,
+            year=args.year,
+            root=args.root,
+            tables=tables,
+            epoch_unit=args.epoch_unit,
+            client=_dask_client(stack, args.scheduler),
+            max_tasks=args.max_tasks,
+        )
     print(report.table())
     for table, rows in report.source_rows.items():
         print(f"{table}: {rows:,} rows read")
@@ -519,6 +532,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, help="only this year (New York dates; with --symbol)")
     p.add_argument("--table", action="append", metavar="KIND=NAME", help="e.g. bars_1m=minute_bars (repeatable)")
     p.add_argument("--epoch-unit", choices=["s", "ms", "us", "ns"], help="unit of integer timestamps")
+    p.add_argument("--scheduler", help="fan out on this Dask scheduler (tcp://HOST:8786; needs ticklake[dask])")
+    p.add_argument("--max-tasks", type=int, help="with --scheduler: symbol groups per table (default 4 per thread)")
     p.set_defaults(run=export_command)
     p = command("coverage", "per symbol and NYSE trading day: full, partial, missing (from footers where possible)")
     _coverage_options(p)

@@ -315,8 +315,15 @@ def export_to_parquet(
     tables: Mapping[str, str] | None = None,
     epoch_unit: str | None = None,
     batch_rows: int = 262_144,
+    client: Any = None,
+    max_tasks: int | None = None,
 ) -> ExportReport:
     """Exports bars and quotes tables from SQLite or PostgreSQL into the lake and verifies the row counts.
+
+    With a Dask ``client`` the symbols are split into contiguous groups of about equal row counts, one task per
+    group: each task opens its own connection and writes its symbols' files (every write an atomic upsert, so a
+    task that reruns after a lost worker gives the same files). The verification table is built at the end from the
+    files, as in-process. The workers must reach the database and the lake root (a shared disk).
 
     Args:
         db: ``sqlite:///path.db`` or ``postgresql://user@host:port/dbname``.
@@ -326,6 +333,8 @@ def export_to_parquet(
         tables: other table names, e.g. ``{"bars_1m": "minute_bars"}``; default tables that are absent are skipped.
         epoch_unit: ``s``, ``ms``, ``us`` or ``ns`` for integer timestamps (default: detected from magnitude).
         batch_rows: rows per batch read from the database.
+        client: a ``distributed.Client`` to run on (needs ``ticklake[dask]``); default: in-process.
+        max_tasks: with ``client``, at most this many tasks per table (default: 4 per worker thread).
 
     Returns:
         An :class:`ExportReport`; ``report.ok`` is False when a file's rows differ from the source's.
@@ -339,6 +348,9 @@ def export_to_parquet(
     Example:
         >>> export_to_parquet("sqlite:///market.db", root="lake").ok
         True
+        >>> from distributed import Client
+        >>> export_to_parquet("postgresql://app@db/market", root="/shared/lake", client=Client("tcp://10.0.0.5:8786")).ok
+        True
     """
     if str(root or "").startswith("s3://"):
         raise InvalidInputError(
@@ -349,6 +361,12 @@ def export_to_parquet(
         layout.check_symbol(symbol)
     if epoch_unit is not None and epoch_unit not in EPOCH_UNITS:
         raise InvalidInputError(f"epoch unit {epoch_unit!r}: use s, ms, us or ns")
+    if client is not None:
+        from ticklake.lake.rebuild import require_dask
+
+        require_dask()
+    if max_tasks is not None and max_tasks < 1:
+        raise InvalidInputError(f"max_tasks must be at least 1, got {max_tasks}")
     chosen = _tables_for(tables)
     explicit = {_export_kind(k) for k in (tables or {})}
     lake = Lake(root)
@@ -364,7 +382,8 @@ def export_to_parquet(
                     raise ExportError(f"table {name!r} not found in the database")
                 continue
             found_any = True
-            _export_table(source, lake, kind, name, symbol, year, epoch_unit, batch_rows, report)
+            job = _Job(db, str(lake.root), kind, name, year, epoch_unit, batch_rows)
+            _export_table(source, lake, job, symbol, report, client, max_tasks)
         if not found_any:
             raise ExportError(f"none of the tables {', '.join(chosen.values())} is in the database (use --table)")
     finally:
@@ -375,17 +394,37 @@ def export_to_parquet(
     return report
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One table's export, as every task of it needs it (picklable: a Dask task carries it)."""
+
+    db: str
+    root: str
+    kind: str
+    name: str
+    year: int | None
+    epoch_unit: str | None
+    batch_rows: int
+
+
+def _where(dialect: str, symbols: list[str] | None) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its parameters) that keeps only ``symbols`` (all rows for None)."""
+    if symbols is None:
+        return "", ()
+    marks = ", ".join("?" if dialect == "sqlite" else f"${i}" for i in range(1, len(symbols) + 1))
+    return f" WHERE symbol IN ({marks})", tuple(symbols)
+
+
 def _export_table(
     source: _Source,
     lake: Lake,
-    kind: str,
-    name: str,
+    job: _Job,
     symbol: str | None,
-    year: int | None,
-    epoch_unit: str | None,
-    batch_rows: int,
     report: ExportReport,
+    client: Any,
+    max_tasks: int | None,
 ) -> None:
+    kind, name = job.kind, job.name
     schema = _core.lake_schema(kind)
     columns = _columns(source, name)
     missing = [f.name for f in schema if f.name not in columns and not f.nullable and f.name != "symbol"]
@@ -405,10 +444,7 @@ def _export_table(
     absent = [f.name for f in schema if f.name not in columns]
     if absent:
         notes.add(f"absent optional column(s) {', '.join(absent)} written as nulls")
-    where, params = "", cast(tuple[Any, ...], ())
-    if symbol is not None:
-        where = " WHERE symbol = ?" if source.dialect == "sqlite" else " WHERE symbol = $1"
-        params = (symbol,)
+    where, params = _where(source.dialect, None if symbol is None else [symbol])
     # A NULL key would only surface in the middle of the export, after other files were written: look first.
     for column in ("timestamp", "symbol"):
         nulls = _scalar(
@@ -420,6 +456,97 @@ def _export_table(
             raise InvalidInputError(
                 f"table {name!r} has {int(nulls):,} row(s) whose {column} is NULL; nothing was written", column=column
             )
+    if client is None:
+        read, counts = _stream_table(source, lake, job, used, where, params, notes)
+    else:
+        read, counts = _fan_out(source, job, used, where, params, notes, client, max_tasks)
+    report.source_rows[name] = read
+    total = _scalar(source, f"SELECT count(*) FROM {_quote(name)}{where}", params)
+    if int(total) != read:
+        raise ExportError(f"read {read:,} rows from {name!r} but it holds {int(total):,}")
+    report.notes.extend(f"{name}: {note}" for note in sorted(notes))
+    for (sym, period), rows in sorted(counts.items()):
+        path = layout.file_path(lake.root, kind, sym, period)
+        file_rows = footer(path).num_rows if path.exists() else 0
+        report.files.append(FileCheck(kind, sym, period, rows, file_rows))
+
+
+def _groups(sizes: list[tuple[str, int]], count: int) -> list[list[str]]:
+    """Sorted symbols cut into at most ``count`` contiguous groups of about equal row counts (a symbol is never
+    split): a group closes before the symbol that would take it further past its share than it stays short of it."""
+    total = sum(n for _, n in sizes)
+    groups: list[list[str]] = []
+    current: list[str] = []
+    done = 0
+    for sym, n in sizes:
+        # In units of 1/count rows: the running total against the end of the current group's share.
+        share_end, at = total * (len(groups) + 1), done * count
+        if current and len(groups) < count - 1 and (at >= share_end or at + n * count - share_end > share_end - at):
+            groups.append(current)
+            current = []
+        current.append(sym)
+        done += n
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _fan_out(
+    source: _Source,
+    job: _Job,
+    used: list[str],
+    where: str,
+    params: tuple[Any, ...],
+    notes: set[str],
+    client: Any,
+    max_tasks: int | None,
+) -> tuple[int, dict[tuple[str, str], int]]:
+    """Runs one table's export as Dask tasks, one per group of symbols, and adds up what they read."""
+    rows = _query(
+        source, f"SELECT symbol, count(*) AS n FROM {_quote(job.name)}{where} GROUP BY symbol", params, job.batch_rows
+    )
+    sizes = sorted((str(s), int(n)) for batch in rows for s, n in zip(*batch.to_pydict().values(), strict=True))
+    count = max_tasks or 4 * max(1, sum(client.nthreads().values()))
+    futures = [
+        client.submit(_export_group, job, used, group, key=f"ticklake-export-{job.name}-{i}-{group[0]}", pure=False)
+        for i, group in enumerate(_groups(sizes, count))
+    ]
+    read = 0
+    counts: dict[tuple[str, str], int] = {}
+    for task_read, task_counts, task_notes in client.gather(futures):
+        read += task_read
+        for key, n in task_counts.items():
+            counts[key] = counts.get(key, 0) + n
+        notes.update(task_notes)
+    return read, counts
+
+
+def _export_group(job: _Job, used: list[str], symbols: list[str]) -> tuple[int, dict[tuple[str, str], int], set[str]]:
+    """A Dask task: exports the rows of ``symbols`` through its own connection into the lake at ``job.root``."""
+    source = _connect(job.db)
+    try:
+        lake = Lake(job.root)
+        lake.storage.threads = 1
+        notes: set[str] = set()
+        where, params = _where(source.dialect, symbols)
+        read, counts = _stream_table(source, lake, job, used, where, params, notes)
+        return read, counts, notes
+    finally:
+        source.close()
+
+
+def _stream_table(
+    source: _Source,
+    lake: Lake,
+    job: _Job,
+    used: list[str],
+    where: str,
+    params: tuple[Any, ...],
+    notes: set[str],
+) -> tuple[int, dict[tuple[str, str], int]]:
+    """Reads the rows ``where`` selects and writes them into the lake's files; returns the rows read and the rows
+    per (symbol, period)."""
+    kind, name, year, epoch_unit, batch_rows = job.kind, job.name, job.year, job.epoch_unit, job.batch_rows
     select = ", ".join(_quote(c) for c in used)
     metadata = {"source": f"database export ({source.dialect})", "source_table": name}
 
@@ -519,13 +646,4 @@ def _export_table(
         pool.shutdown(wait=True)
     if result is None:  # pragma: no cover - an ordered read never asks for another
         raise ExportError(f"could not read {name!r} in time order")
-    read, counts = result
-    report.source_rows[name] = read
-    total = _scalar(source, f"SELECT count(*) FROM {_quote(name)}{where}", params)
-    if int(total) != read:
-        raise ExportError(f"read {read:,} rows from {name!r} but it holds {int(total):,}")
-    report.notes.extend(f"{name}: {note}" for note in sorted(notes))
-    for (sym, period), rows in sorted(counts.items()):
-        path = layout.file_path(lake.root, kind, sym, period)
-        file_rows = footer(path).num_rows if path.exists() else 0
-        report.files.append(FileCheck(kind, sym, period, rows, file_rows))
+    return result
