@@ -22,7 +22,7 @@ use crate::parquet_io::WriteOptions;
 use crate::rows::Rows;
 use crate::schema::{self, bar_schema, quote_schema, trade_schema};
 use crate::store::{Change, Published, Store};
-use crate::time::{self, period_of, Period, NS_PER_DAY};
+use crate::time::{self, period_of, Interval, Period, NS_PER_DAY, NS_PER_SEC};
 
 /// A kind of lake file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,22 @@ pub enum Kind {
     Quotes,
     /// `trades`: raw trades, equal timestamps allowed, one file per symbol per month.
     Trades,
+    /// `bars/<interval>` for another interval of whole seconds under a day (`bars/5s`, `bars/15m`, `bars/1h`):
+    /// one file per symbol per month, the schema of 1s bars (`vwap` from one minute up). The count is the
+    /// interval in seconds (never 1 or 60: those are [`Kind::Bars1s`] and [`Kind::Bars1m`]).
+    Bars(u32),
+}
+
+/// The canonical name of an interval of `seconds` (`5s`, `15m`, `1h`): the largest whole unit.
+#[must_use]
+pub fn interval_name(seconds: u32) -> String {
+    if seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else if seconds % 60 == 0 {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 impl Kind {
@@ -45,27 +61,52 @@ impl Kind {
     /// # Errors
     /// [`Error::InvalidArgument`] for anything else.
     pub fn parse(text: &str) -> Result<Self> {
+        let unknown = || {
+            Error::InvalidArgument(format!(
+                "unknown lake kind {text:?}: use bars/1s, bars/1m, bars/1d, quotes, trades or bars/<interval> \
+                 (an interval of whole seconds under a day, e.g. bars/5s, bars/15m, bars/1h)"
+            ))
+        };
         match text {
             "bars/1s" => Ok(Self::Bars1s),
             "bars/1m" => Ok(Self::Bars1m),
             "bars/1d" => Ok(Self::Bars1d),
             "quotes" => Ok(Self::Quotes),
             "trades" => Ok(Self::Trades),
-            _ => Err(Error::InvalidArgument(format!(
-                "unknown lake kind {text:?}: use bars/1s, bars/1m, bars/1d, quotes or trades"
-            ))),
+            _ => {
+                let interval = text.strip_prefix("bars/").ok_or_else(unknown)?;
+                let Ok(Interval::Fixed(len)) = Interval::parse(interval) else {
+                    return Err(unknown());
+                };
+                let seconds = u32::try_from(len / NS_PER_SEC)
+                    .ok()
+                    .filter(|&s| len % NS_PER_SEC == 0 && s > 0 && i64::from(s) * NS_PER_SEC < NS_PER_DAY)
+                    .ok_or_else(unknown)?;
+                let canonical = interval_name(seconds);
+                if canonical != interval {
+                    return Err(Error::InvalidArgument(format!(
+                        "lake kind {text:?}: the folder of that interval is bars/{canonical}"
+                    )));
+                }
+                Ok(match seconds {
+                    1 => Self::Bars1s,
+                    60 => Self::Bars1m,
+                    s => Self::Bars(s),
+                })
+            }
         }
     }
 
     /// The directory of this kind under the lake root.
     #[must_use]
-    pub fn dir(self) -> &'static str {
+    pub fn dir(self) -> String {
         match self {
-            Self::Bars1s => "bars/1s",
-            Self::Bars1m => "bars/1m",
-            Self::Bars1d => "bars/1d",
-            Self::Quotes => "quotes",
-            Self::Trades => "trades",
+            Self::Bars1s => "bars/1s".into(),
+            Self::Bars1m => "bars/1m".into(),
+            Self::Bars1d => "bars/1d".into(),
+            Self::Quotes => "quotes".into(),
+            Self::Trades => "trades".into(),
+            Self::Bars(seconds) => format!("bars/{}", interval_name(seconds)),
         }
     }
 
@@ -85,7 +126,9 @@ impl Kind {
     #[must_use]
     pub fn delta_columns(self) -> Vec<String> {
         let names: &[&str] = match self {
-            Self::Bars1s | Self::Bars1m | Self::Bars1d => &["timestamp", "volume", "trade_count"],
+            Self::Bars1s | Self::Bars1m | Self::Bars1d | Self::Bars(_) => {
+                &["timestamp", "volume", "trade_count"]
+            }
             Self::Quotes => &["timestamp"],
             Self::Trades => &["timestamp", "id"],
         };
@@ -132,6 +175,7 @@ impl Kind {
         let base = match self {
             Self::Bars1s => bar_schema(false),
             Self::Bars1m | Self::Bars1d => bar_schema(true),
+            Self::Bars(seconds) => bar_schema(seconds >= 60),
             Self::Quotes => quote_schema(),
             Self::Trades => trade_schema(),
         };
@@ -749,7 +793,13 @@ pub fn upsert(
     check_file_rows(incoming, kind, symbol, period)?;
     let location = store.locate(key);
     let base = WriteOptions {
-        day_row_groups: !kind.yearly() && kind != Kind::Bars1m,
+        // A row group per New York day where days are long (1s, 5s bars); minute bars and coarser fill a month's
+        // row groups by size.
+        day_row_groups: match kind {
+            Kind::Bars1m | Kind::Bars1d => false,
+            Kind::Bars(seconds) => seconds < 60,
+            Kind::Bars1s | Kind::Quotes | Kind::Trades => true,
+        },
         delta_columns: kind.delta_columns(),
         ..options.clone()
     };
@@ -848,6 +898,35 @@ fn is_current(stored: &Schema, kind: Kind, options: &WriteOptions) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_bar_intervals_are_kinds_with_one_folder_name_each() {
+        for (text, kind) in [
+            ("bars/5s", Kind::Bars(5)),
+            ("bars/15m", Kind::Bars(900)),
+            ("bars/1h", Kind::Bars(3600)),
+            ("bars/90s", Kind::Bars(90)),
+            ("bars/1s", Kind::Bars1s),
+            ("bars/1m", Kind::Bars1m),
+        ] {
+            assert_eq!(Kind::parse(text).unwrap(), kind, "{text}");
+            assert_eq!(kind.dir(), text);
+        }
+        for (text, hint) in [
+            ("bars/60s", "bars/1m"),
+            ("bars/5min", "bars/5m"),
+            ("bars/120m", "bars/2h"),
+        ] {
+            let err = Kind::parse(text).unwrap_err().to_string();
+            assert!(err.contains(hint), "{text}: {err}");
+        }
+        for text in ["bars/24h", "bars/0s", "bars/2d", "bars/x", "bars/", "5s"] {
+            assert!(Kind::parse(text).is_err(), "{text}");
+        }
+        assert!(!Kind::Bars(5).schema().fields().iter().any(|f| f.name() == "vwap"));
+        assert!(Kind::Bars(300).schema().fields().iter().any(|f| f.name() == "vwap"));
+        assert_eq!(Kind::Bars(5).timestamp_unit(), TimeUnit::Microsecond);
+    }
 
     fn bars(symbols: &[&str], ts: &[i64]) -> RecordBatch {
         let n = ts.len();

@@ -4,6 +4,7 @@ York midnight, at a month end, empty chunks), and errors name the row counted ac
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def chunked_tables(draw: st.DrawFn) -> tuple[pa.Table, list[int]]:
 
 def in_chunks(table: pa.Table, cuts: list[int]) -> pa.Table:
     bounds = [0, *cuts, table.num_rows]
-    batches = [b for a, z in zip(bounds, bounds[1:], strict=False) for b in table.slice(a, z - a).to_batches()]
+    batches = [b for a, z in itertools.pairwise(bounds) for b in table.slice(a, z - a).to_batches()]
     if not batches:
         return table
     return pa.Table.from_batches(batches, schema=table.schema)

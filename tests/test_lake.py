@@ -264,7 +264,11 @@ def test_range_bounds(lake: ticklake.Lake) -> None:
     with pytest.raises(ticklake.InvalidInputError, match="session"):
         lake.read_bars("AAPL", "1m", session="lunch")  # type: ignore[arg-type]
     with pytest.raises(ticklake.InvalidInputError, match="timeframe"):
-        lake.read_bars("AAPL", "5m")  # type: ignore[arg-type]
+        lake.read_bars("AAPL", "2d")
+    with pytest.raises(ticklake.InvalidInputError, match="its lake name is 1m"):
+        lake.read_bars("AAPL", "60s")
+    # Another interval is a kind of its own (bars/5m), empty until written.
+    assert len(lake.read_bars("AAPL", "5m")) == 0
 
 
 def test_columns_and_several_symbols(lake: ticklake.Lake) -> None:

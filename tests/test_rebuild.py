@@ -67,7 +67,7 @@ def _files(lake: ticklake.Lake, interval: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in lake.files(interval)}
 
 
-@pytest.mark.parametrize("interval", ["1m", "1d"])
+@pytest.mark.parametrize("interval", ["1m", "1d", "5s"])
 def test_rebuild_in_process_equals_bars_file_by_file(trades_lake: Path, tmp_path: Path, interval: str) -> None:
     lake = _copy(trades_lake, tmp_path / "lake")
     report = lake.rebuild(interval, threads=2, max_tasks=7)
@@ -77,7 +77,7 @@ def test_rebuild_in_process_equals_bars_file_by_file(trades_lake: Path, tmp_path
     expected = _files(_reference(trades_lake, tmp_path / "ref", interval), interval)
     got = _files(lake, interval)
     assert got.keys() == expected.keys()
-    assert len(got) == len(SYMBOLS) * (len(MONTHS) if interval == "1m" else 1)
+    assert len(got) == len(SYMBOLS) * (1 if interval == "1d" else len(MONTHS))
     assert all(got[name] == expected[name] for name in expected)
     # Idempotent: a second run changes nothing.
     again = lake.rebuild(interval, threads=1)
@@ -101,8 +101,24 @@ def test_rebuild_replaces_exactly_the_month(trades_lake: Path, tmp_path: Path) -
 
 def test_rebuild_refuses_an_interval_without_a_lake_kind(trades_lake: Path, tmp_path: Path) -> None:
     lake = _copy(trades_lake, tmp_path / "lake")
-    with pytest.raises(ticklake.InvalidInputError, match="cannot rebuild '5m'"):
-        lake.rebuild("5m")
+    with pytest.raises(ticklake.InvalidInputError, match="cannot rebuild '2d'"):
+        lake.rebuild("2d")
+    with pytest.raises(ticklake.InvalidInputError, match="its lake name is 1m"):
+        lake.rebuild("60s")
+    assert not list((tmp_path / "lake" / "bars").glob("*"))
+
+
+def test_other_intervals_have_their_own_folder(trades_lake: Path, tmp_path: Path) -> None:
+    lake = _copy(trades_lake, tmp_path / "lake")
+    lake.rebuild("15m", "S00", threads=1)
+    files = sorted(p.relative_to(lake.root).as_posix() for p in lake.files("15m"))
+    assert files == [f"bars/15m/S00.{m}.parquet" for m in MONTHS]
+    got = lake.read_bars("S00", "15m")
+    trades = lake.scan("trades", "S00").to_arrow()
+    expected = ticklake.bars(trades, interval="15m").to_pandas()
+    assert len(got) == len(expected) and "vwap" in got.columns
+    assert (got["volume"].to_numpy() == expected["volume"].to_numpy()).all()
+    assert (got["timestamp"].astype("int64").to_numpy() == expected["timestamp"].astype("int64").to_numpy()).all()
 
 
 def test_batches_cover_the_units_in_order() -> None:
@@ -139,13 +155,14 @@ def cluster() -> object:
 
 
 @pytest.mark.slow
-def test_rebuild_on_dask_equals_in_process(trades_lake: Path, tmp_path: Path, cluster: object) -> None:
+@pytest.mark.parametrize("interval", ["1m", "5s"])
+def test_rebuild_on_dask_equals_in_process(trades_lake: Path, tmp_path: Path, cluster: object, interval: str) -> None:
     expected = _copy(trades_lake, tmp_path / "inproc")
-    expected.rebuild("1m", threads=1)
+    expected.rebuild(interval, threads=1)
     lake = _copy(trades_lake, tmp_path / "dask")
-    report = lake.rebuild("1m", client=cluster, max_tasks=12)
+    report = lake.rebuild(interval, client=cluster, max_tasks=12)
     assert report.tasks == 12 and len(report.units) == 60
-    assert _files(lake, "1m") == _files(expected, "1m")
+    assert _files(lake, interval) == _files(expected, interval)
 
 
 @pytest.mark.slow
@@ -187,7 +204,8 @@ def test_cli_rebuild(trades_lake: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*args, "--end", "2024-03-31"]) == 0
     assert "bars/1m: 4 unit(s) in 4 task(s), 2,400 trades ->" in capsys.readouterr().out
     assert [p.name for p in lake.files("1m")] == [f"S0{i}.2024-0{m}.parquet" for i in (1, 2) for m in (2, 3)]
-    assert main(["rebuild", "5m", "--root", str(lake.root)]) == 2
+    assert main(["rebuild", "2d", "--root", str(lake.root)]) == 2
+    assert "cannot rebuild '2d'" in capsys.readouterr().err
 
 
 def test_without_the_dask_extra_to_dask_and_client_name_the_install_line(

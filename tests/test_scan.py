@@ -86,8 +86,8 @@ def test_a_scan_reads_when_asked_and_sees_later_writes(lake: ticklake.Lake, tmp_
 
 
 def test_bad_arguments_are_refused_before_any_read(lake: ticklake.Lake) -> None:
-    with pytest.raises(ticklake.InvalidInputError, match="unknown lake kind 'bars/5m'"):
-        lake.scan("bars/5m", "AAPL")
+    with pytest.raises(ticklake.InvalidInputError, match="unknown lake kind 'bars/2d'"):
+        lake.scan("bars/2d", "AAPL")
     with pytest.raises(ticklake.InvalidInputError, match="unknown column"):
         lake.scan("trades", "AAPL", columns=["timestamp", "spread"])
     with pytest.raises(ticklake.InvalidInputError, match="session"):

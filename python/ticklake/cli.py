@@ -516,7 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=import_api_command)
     p = command("rebuild", "rebuild bars of an interval from the trades archive, (symbol, month) by (symbol, month)")
-    p.add_argument("interval", help=f"the bar interval to rebuild: {', '.join(kinds.TIMEFRAMES)}")
+    p.add_argument(
+        "interval", help=f"the bar interval to rebuild: {', '.join(kinds.TIMEFRAMES)} or any under a day (5s, 15m)"
+    )
     p.add_argument("--symbols", help="SYMBOL[,SYMBOL...] (default: every symbol with trades files)")
     p.add_argument("--start", help="first New York date (its whole month is rebuilt; default: the first month)")
     p.add_argument("--end", help="last New York date, inclusive (its whole month is rebuilt; default: the last)")

@@ -3,7 +3,10 @@
 A kind is written ``bars/1m`` in the lake's folders and in :meth:`ticklake.Lake.files`; ``1m`` is its short name
 (``import-api 1m``, ``read_bars(..., "1m")``); ``1Min`` is Alpaca's timeframe; ``bars_1m`` is its SQL view and the
 default table name of ``export-to-parquet``. :func:`of` takes any of these names and returns the one
-:class:`Kind`. What the files hold (the stored schema, the period rule) is Rust's (``_core.lake_schema``,
+:class:`Kind`. Bars of other intervals of whole seconds under a day (``5s``, ``15m``, ``1h``) are kinds too, made on
+demand: ``bars/5s`` holds them (monthly files, the 1s bars' schema; ``vwap`` from one minute up), written by
+``Lake.write_bars``/``Lake.rebuild`` and read by ``scan``/``read_bars``; the importer and the SQL views keep to the
+table below. What the files hold (the stored schema, the period rule) is Rust's (``_core.lake_schema``,
 ``_core.period_of_ns``): this table says which rule applies, not how.
 
 Example:
@@ -14,13 +17,15 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from ticklake.exceptions import InvalidInputError
 
-#: A bar timeframe the lake stores.
-Timeframe = Literal["1s", "1m", "1d"]
+#: A bar timeframe the lake stores in its table of kinds (any other interval such as ``"5s"`` is a ``str``).
+Timeframe = Literal["1s", "1m", "1d"] | str
 
 
 @dataclass(frozen=True)
@@ -86,40 +91,83 @@ for _k in ALL:
             _BY_NAME[_name] = _k
 
 
+_INTERVAL = re.compile(r"^(?:bars/)?([1-9][0-9]*)(s|m|h)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def interval_name(seconds: int) -> str:
+    """The one name of a bar interval of ``seconds``: the largest whole unit (the folder is ``bars/<name>``).
+
+    Example:
+        >>> interval_name(300), interval_name(5), interval_name(7200)
+        ('5m', '5s', '2h')
+    """
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+@lru_cache(maxsize=256)
+def _interval_kind(name: str) -> Kind | None:
+    """The kind of bars of another interval (``5s``, ``bars/15m``); None when ``name`` is not one."""
+    match = _INTERVAL.match(name)
+    if match is None:
+        return None
+    seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds >= 86_400:
+        return None
+    short = interval_name(seconds)
+    if short != f"{match[1]}{match[2]}":
+        raise InvalidInputError(f"bar interval {name!r}: its lake name is {short} (folder bars/{short})")
+    if short in _BY_NAME:
+        return _BY_NAME[short]
+    return Kind(f"bars/{short}", short, None, None, seconds, yearly=False)
+
+
 def of(name: str) -> Kind:
-    """The kind any of its names stands for: folder, short name or SQL view (``bars/1m``, ``1m``, ``bars_1m``).
+    """The kind any of its names stands for: folder, short name or SQL view (``bars/1m``, ``1m``, ``bars_1m``), or
+    bars of another interval under a day (``5s``, ``bars/15m``).
 
     Example:
         >>> of("quotes").folder
         'quotes'
+        >>> of("5s").folder, of("bars/15m").bar_seconds
+        ('bars/5s', 900)
 
     Raises:
-        InvalidInputError: a name no kind has.
+        InvalidInputError: a name no kind has, or another spelling of an interval (``60s``: use ``1m``).
     """
     found = _BY_NAME.get(name) if isinstance(name, str) else None
+    if found is None and isinstance(name, str):
+        found = _interval_kind(name)
     if found is None:
         raise InvalidInputError(
-            f"unknown lake kind {name!r}: use one of {', '.join(FOLDERS)} (or 1s, 1m, 1d; build other bar "
-            "intervals with ticklake.bars)"
+            f"unknown lake kind {name!r}: use one of {', '.join(FOLDERS)} (or 1s, 1m, 1d), or bars/<interval> for "
+            "bars of another interval under a day (bars/5s, bars/15m, bars/1h)"
         )
     return found
 
 
 def bar_kind(timeframe: str) -> Kind:
-    """The bar kind of a timeframe (``1s``, ``1m``, ``1d``, or the folder name).
+    """The bar kind of a timeframe (``1s``, ``1m``, ``1d``, another interval under a day such as ``5s``, or the
+    folder name).
 
     Example:
-        >>> bar_kind("1d").folder
-        'bars/1d'
+        >>> bar_kind("1d").folder, bar_kind("15m").folder
+        ('bars/1d', 'bars/15m')
 
     Raises:
         InvalidInputError: for anything but a bar kind.
     """
     found = _BY_NAME.get(timeframe) if isinstance(timeframe, str) else None
+    if found is None and isinstance(timeframe, str):
+        found = _interval_kind(timeframe)
     if found is None or not found.is_bars:
         raise InvalidInputError(
-            f"unknown timeframe {timeframe!r}: the lake stores 1s, 1m and 1d bars "
-            "(build other intervals with ticklake.bars)"
+            f"unknown timeframe {timeframe!r}: the lake stores 1s, 1m and 1d bars and bars of any interval of "
+            "whole seconds under a day (5s, 15m, 1h)"
         )
     return found
 

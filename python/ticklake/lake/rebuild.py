@@ -7,9 +7,9 @@ per bar file, replacing exactly the bars that month's trades can make. Running a
 so a job killed anywhere (a worker, the client) converges when run again.
 
 Units are grouped into at most ``max_tasks`` tasks (10,000 symbols x 10 years = 1.2M units become 2,000 tasks of
-600), so a Dask graph stays small. The lake kinds ``1s``, ``1m`` and ``1d`` can be rebuilt; other intervals (5s,
-5m, 1h) have no lake kind, since a kind needs its schema in Rust (``_core.lake_schema``): build them with
-:func:`ticklake.bars` or :meth:`ticklake.Lake.scan` + ``resample``.
+600), so a Dask graph stays small. Any bar interval can be rebuilt: ``1s``, ``1m`` and ``1d`` into their folders,
+any other interval of whole seconds under a day (``5s``, ``15m``, ``1h``) into ``bars/<interval>/`` (monthly files,
+the 1s bars' schema, ``vwap`` from one minute up).
 
 Example:
     >>> report = lake.rebuild("1m", "AAPL,MSFT", "2024-01-01", "2024-03-31")
@@ -148,22 +148,20 @@ class RebuildReport:
 
 
 def bar_kind(interval: str) -> kinds.Kind:
-    """The lake kind rebuilt for ``interval`` (``1s``, ``1m``, ``1d`` or their folder names).
+    """The lake kind rebuilt for ``interval``: ``1s``, ``1m``, ``1d``, any other interval of whole seconds under a
+    day (``5s``, ``15m``, ``1h``: folder ``bars/<interval>``), or a folder name.
 
     Example:
-        >>> bar_kind("1m").folder
-        'bars/1m'
+        >>> bar_kind("1m").folder, bar_kind("5s").folder
+        ('bars/1m', 'bars/5s')
 
     Raises:
-        InvalidInputError: an interval the lake has no kind for (e.g. ``5m``).
+        InvalidInputError: an interval the lake has no kind for (``2d``), or another spelling of one (``60s``).
     """
     try:
         return kinds.bar_kind(interval)
-    except InvalidInputError:
-        raise InvalidInputError(
-            f"cannot rebuild {interval!r} bars: the lake stores {', '.join(kinds.TIMEFRAMES)} only (a new interval "
-            "needs a lake kind, with its schema in Rust); build other intervals with ticklake.bars"
-        ) from None
+    except InvalidInputError as err:
+        raise InvalidInputError(f"cannot rebuild {interval!r} bars: {err}") from None
 
 
 def plan(
