@@ -104,15 +104,6 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
 
-    def _local(self, what: str) -> LocalStorage:
-        """The local storage, or a clear error for what an object-store lake does not do yet."""
-        if not isinstance(self.storage, LocalStorage):
-            raise InvalidInputError(
-                f"{what} works on local lakes only for now ({self.url} is on object storage); read it with "
-                "Lake.scan, or copy the lake to disk"
-            )
-        return self.storage
-
     # ----------------------------------------------------------------------------------------------- writing
 
     def write_bars(
@@ -384,7 +375,7 @@ class Lake:
 
         return rebuild(
             self,
-            self._local("Lake.rebuild"),
+            self.storage,
             interval,
             symbols,
             start,
@@ -455,7 +446,7 @@ class Lake:
             >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
-        return lake_sql.connect(self._local("Lake.connect"))
+        return lake_sql.connect(self.storage)
 
     def sql(self, query: str) -> pd.DataFrame:
         """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``); timestamps
@@ -464,7 +455,7 @@ class Lake:
         Example:
             >>> lake.sql("SELECT symbol, sum(volume) AS volume FROM bars_1d GROUP BY symbol ORDER BY symbol")
         """
-        return lake_sql.sql(self._local("Lake.sql"), query)
+        return lake_sql.sql(self.storage, query)
 
     def replay(
         self,
@@ -505,7 +496,7 @@ class Lake:
         """
         from ticklake.lake.inventory import inventory
 
-        return inventory(self._local("Lake.inventory"))
+        return inventory(self.storage)
 
     def migrate(self) -> MigrationReport:
         """Rewrites, in place and atomically, every file not in the current form: files of schema version 1
@@ -524,7 +515,7 @@ class Lake:
         """
         from ticklake.lake.migrate import migrate
 
-        return migrate(self._local("Lake.migrate"), self.compression_level)
+        return migrate(self.storage, self.compression_level)
 
     def validate(self) -> list[Problem]:
         """Checks every file against SPEC §1-2: name, schema, footer metadata, sorted unique timestamps, the
@@ -542,7 +533,7 @@ class Lake:
         """
         from ticklake.lake.inventory import validate
 
-        return validate(self._local("Lake.validate"))
+        return validate(self.storage)
 
     # ---------------------------------------------------------------------------------- coverage and charts
 
@@ -594,7 +585,7 @@ class Lake:
         from ticklake.lake.coverage import coverage
 
         return coverage(
-            self._local("Lake.coverage"),
+            self.storage,
             kind,
             symbols,
             start,
@@ -634,7 +625,7 @@ class Lake:
         from ticklake.lake.gaps import gaps
 
         return gaps(
-            self._local("Lake.gaps"),
+            self.storage,
             kind,
             symbols,
             start,
