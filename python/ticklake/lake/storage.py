@@ -150,9 +150,9 @@ class LocalStorage:
         return path.exists()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Pickled for another process (a Dask worker): the footer cache, with its lock, stays behind.
+        # Pickled for another process (a Dask worker): the footer caches, with their locks, stay behind.
         state = dict(self.__dict__)
-        del state["footers"]
+        del state["footers"], state["versions"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
