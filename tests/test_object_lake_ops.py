@@ -154,6 +154,7 @@ def test_a_query_fetches_only_the_row_groups_its_filter_can_match(
     seen.clear()
     assert remote.sql("SELECT count(*) AS n FROM bars_1m")["n"][0] == 3 * 960
     every_day = [s for s in seen if s[0] == "GET" and "list-type" not in s[2]]
+    print(f"object GETs: a one-day query {len(one_day)}, the whole month {len(every_day)}")
     # Footers of both files, then one day's row group (February's file is skipped by its statistics).
     assert len(one_day) < len(every_day), (one_day, every_day)
 
@@ -174,8 +175,10 @@ def test_inventory_equals_local_and_a_second_one_reads_no_footer(
     lists = [s for s in seen if s[0] == "GET" and "list-type" in s[2]]
     assert len(lists) == 5, lists  # one listing per kind folder
     assert len(seen) - len(lists) == len(got)  # one footer request per object (the listing gave the sizes)
+    first = len(seen)
     seen.clear()
     assert remote.inventory().equals(got)
+    print(f"inventory of {len(got)} objects: {first} requests, then {len(seen)} for the second")
     assert all("list-type" in s[2] for s in seen) and len(seen) == 5, seen  # listings only: no footer read
     remote.write_bars(minute_bars("AAPL", DAYS[:1], seed=9), "1m")  # a new version of one object
     seen.clear()
@@ -357,3 +360,13 @@ def test_the_cli_works_on_an_s3_root(
     assert "BRK.B" in capsys.readouterr().out
     assert main(["coverage", *root, "bars/1d", "--start", "2024-01-30", "--end", "2024-02-01"]) == 0
     assert "3 symbols x 3 NYSE trading days" in capsys.readouterr().out
+
+
+def test_the_cli_rebuilds_an_s3_lake(
+    trade_lakes: tuple[ticklake.Lake, Path], s3_endpoint: S3Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote, local_root = trade_lakes
+    root = ["--root", remote.url, *[f"--storage-option={k}={v}" for k, v in options(s3_endpoint).items()]]
+    assert main(["rebuild", "1d", *root, "--symbols", "AAPL", "--quiet"]) == 0
+    assert "bars/1d: 2 unit(s) in 2 task(s), 800 trades ->" in capsys.readouterr().out
+    assert _bytes(remote, "1d")["AAPL.2024.parquet"] == _bytes(ticklake.Lake(local_root), "1d")["AAPL.2024.parquet"]

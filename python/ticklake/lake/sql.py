@@ -92,19 +92,15 @@ def sql(storage: LocalStorage | ObjectStorage, query: str) -> pd.DataFrame:
     import duckdb
 
     # Only the views the query names: a damaged file of one kind never stops queries of the others.
-    con = connect(storage, {v for v in kinds.VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)})
+    named = [v for v in kinds.VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)]
+    con = connect(storage, named)
     try:
         frame: pd.DataFrame = con.sql(query).df()
     except duckdb.IOException as err:
         raise CorruptFileError(f"a lake file could not be read: {err} (run ticklake validate)") from None
     except duckdb.Error as err:
         if isinstance(storage, ObjectStorage) and not isinstance(err, _query_errors()):
-            # pyarrow's scan failed under DuckDB (it says InvalidInput): name the object whose footer is damaged.
-            views = [kinds.VIEWS[v].folder for v in kinds.VIEWS if re.search(rf"\b{v}\b", query, re.IGNORECASE)]
-            paths = [s.path for kind in views for s in storage.stored(kind)]
-            damaged = first_unreadable(paths, storage.filesystem)
-            if damaged is not None:
-                raise damaged from None
+            raise _damaged_object(storage, named, err) from None
         raise InvalidInputError(f"SQL error: {err}") from err
     finally:
         con.close()
@@ -122,3 +118,15 @@ def _damaged(files: list[Path], err: Exception) -> CorruptFileError:
     return first_unreadable(files) or CorruptFileError(
         f"DuckDB cannot read the lake's files ({files[0].parent}): {err}"
     )
+
+
+def _damaged_object(storage: ObjectStorage, views: list[str], err: Exception) -> Exception:
+    """pyarrow's scan of an object failed under DuckDB (DuckDB says InvalidInput): the error naming the first
+    object whose footer does not read, a :class:`CorruptFileError` when the scan says Parquet, else the SQL error."""
+    paths = [s.path for view in views for s in storage.stored(kind=kinds.VIEWS[view].folder)]
+    damaged = first_unreadable(paths, storage.filesystem)
+    if damaged is not None:
+        return damaged
+    if "parquet" in str(err).lower():
+        return CorruptFileError(f"a lake object could not be read: {err} (run ticklake validate)")
+    return InvalidInputError(f"SQL error: {err}")
