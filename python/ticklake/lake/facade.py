@@ -437,7 +437,9 @@ class Lake:
         Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. The views' timestamps are ``TIMESTAMPTZ``
         (microseconds, UTC) and the session's ``TimeZone`` is UTC, so a plain string bound such as
         ``timestamp >= '2024-01-16 14:30:00'`` means UTC here (in another DuckDB session it means the session's
-        zone: write ``TIMESTAMPTZ '2024-01-16 14:30:00+00'`` to be unambiguous anywhere).
+        zone: write ``TIMESTAMPTZ '2024-01-16 14:30:00+00'`` to be unambiguous anywhere). On an ``s3://`` lake each
+        view is a ``pyarrow.dataset`` over one listing of the kind's objects (DuckDB pushes filters into it), with the
+        same rows and types.
 
         Raises:
             CorruptFileError: DuckDB cannot open a kind's files (the message names the damaged one).
@@ -486,7 +488,8 @@ class Lake:
 
     def inventory(self) -> pd.DataFrame:
         """One row per lake file, from the Parquet footers only: kind, symbol, period, rows, first and last
-        timestamp, bytes, path.
+        timestamp, bytes, path. One listing per folder; each footer is read once per version of its file (the ETag
+        on S3), so a second inventory of an unchanged lake reads no footer.
 
         Raises:
             CorruptFileError: a file's footer cannot be read (run :meth:`validate` for a full report).
