@@ -221,9 +221,3 @@ def test_credentials_never_show(s3_endpoint: S3Endpoint) -> None:
             minute_bars("AAPL", DAYS[:1]), "1m"
         )
     assert "hunter2" not in str(info2.value)
-
-
-def test_what_object_lakes_do_not_do_yet_says_so(s3_lake: ticklake.Lake) -> None:
-    for call in (s3_lake.inventory, s3_lake.validate, lambda: s3_lake.sql("SELECT 1")):
-        with pytest.raises(ticklake.InvalidInputError, match="local lakes only"):
-            call()

@@ -174,7 +174,7 @@ def ls(args: argparse.Namespace) -> int:
     if args.symbol:
         inventory = inventory[inventory["symbol"] == args.symbol]
     if inventory.empty:
-        print(f"no lake files under {_lake(args).root}")
+        print(f"no lake files under {_lake(args).url}")
         return 0
     _print_frame(inventory.drop(columns=["path"]), max_rows=args.max_rows)
     print(f"{len(inventory)} files, {inventory['rows'].sum():,} rows, {inventory['bytes'].sum() / 1e6:.1f} MB")
@@ -194,7 +194,7 @@ def validate(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     files = sum(len(lake.files(kind)) for kind in ("bars/1s", "bars/1m", "bars/1d", "quotes", "trades"))
-    print(f"{len(problems)} problem(s) in {files} lake file(s) under {lake.root}")
+    print(f"{len(problems)} problem(s) in {files} lake file(s) under {lake.url}")
     return 1 if problems else 0
 
 
@@ -225,7 +225,7 @@ def _dask_client(stack: contextlib.ExitStack[Any], scheduler: str | None) -> Any
 
 def rebuild_command(args: argparse.Namespace) -> int:
     """Rebuilds bars of one interval from the trades archive, in-process or on a Dask scheduler."""
-    lake = Lake(args.root)
+    lake = _lake(args)
     with contextlib.ExitStack() as stack:
         client = _dask_client(stack, args.scheduler)
         report = lake.rebuild(
@@ -239,7 +239,7 @@ def rebuild_command(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     if not report.units:
-        print(f"no trades files under {lake.root / 'trades'} match")
+        print(f"no trades files under {lake.url}/trades match")
         return 0
     print(report.summary())
     return 0
@@ -362,7 +362,7 @@ def coverage_command(args: argparse.Namespace) -> int:
     )
     elapsed = time.perf_counter() - started
     if frame.empty:
-        print(f"no {args.kind} data under {lake.root} in that range")
+        print(f"no {args.kind} data under {lake.url} in that range")
         return 0
     counts = frame["status"].value_counts()
     days, symbols = frame["date"].nunique(), frame["symbol"].nunique()

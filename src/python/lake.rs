@@ -247,7 +247,7 @@ fn object_conflicts() -> u64 {
     crate::store::object::conflicts()
 }
 
-/// The `(key, size)` of every object under `folder` of the lake at `root` (`s3://bucket/prefix`), sorted.
+/// The `(key, size, etag)` of every object under `folder` of the lake at `root` (`s3://bucket/prefix`), sorted.
 #[pyfunction]
 #[pyo3(signature = (root, folder, storage_options=None))]
 fn object_list(
@@ -255,7 +255,7 @@ fn object_list(
     root: &str,
     folder: &str,
     storage_options: Option<HashMap<String, String>>,
-) -> PyResult<Vec<(String, u64)>> {
+) -> PyResult<Vec<(String, u64, String)>> {
     let options: Vec<(String, String)> = storage_options.unwrap_or_default().into_iter().collect();
     let store = ObjectLakeStore::shared(root, &options).py_err(py)?;
     let folder = folder.to_owned();

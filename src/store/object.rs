@@ -197,11 +197,12 @@ impl ObjectLakeStore {
         })
     }
 
-    /// The keys (relative to the lake's root) of the objects under `folder` (`bars/1m`), sorted.
+    /// The `(key, size, etag)` of the objects under `folder` (`bars/1m`), keys relative to the lake's root, sorted;
+    /// the `ETag` (empty when the store sends none) names the object's version, so a reader can cache its footer.
     ///
     /// # Errors
     /// The store's error naming the folder.
-    pub fn list(&self, folder: &str) -> Result<Vec<(String, u64)>> {
+    pub fn list(&self, folder: &str) -> Result<Vec<(String, u64, String)>> {
         use futures_util::TryStreamExt;
         let rt = runtime()?;
         let prefix = self.object(folder);
@@ -210,10 +211,16 @@ impl ObjectLakeStore {
         } else {
             self.prefix.len() + 1
         };
-        let mut found: Vec<(String, u64)> = rt.block_on(async {
+        let mut found: Vec<(String, u64, String)> = rt.block_on(async {
             self.store
                 .list(Some(&prefix))
-                .map_ok(|meta| (meta.location.as_ref()[strip..].to_owned(), meta.size))
+                .map_ok(|meta| {
+                    (
+                        meta.location.as_ref()[strip..].to_owned(),
+                        meta.size,
+                        meta.e_tag.unwrap_or_default(),
+                    )
+                })
                 .try_collect()
                 .await
                 .map_err(|e| self.failed(folder, "listing", &e))

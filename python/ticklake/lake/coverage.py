@@ -39,8 +39,8 @@ import pyarrow as pa
 
 from ticklake.exceptions import InvalidInputError, corrupt_file
 from ticklake.lake import kinds, layout
-from ticklake.lake.reader import FileMetaData, footer, open_parquet, read_file
-from ticklake.lake.storage import LocalStorage
+from ticklake.lake.reader import FileMetaData, open_parquet, read_file
+from ticklake.lake.storage import LocalStorage, ObjectStorage, Stored
 from ticklake.sessions import NS_PER_DAY, session_windows, trading_days
 
 Status = Literal["full", "partial", "missing", "before_first"]
@@ -174,18 +174,21 @@ def _days_from_timestamps(symbol: str, ts: np.ndarray, axis: _Axis, count_minute
     return result
 
 
-def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | None:
+def _scan_file(
+    storage: LocalStorage | ObjectStorage, item: Stored, kind: str, axis: _Axis, deep: bool
+) -> _FileDays | None:
     """One file's days, from its footer's row-group statistics where they are enough, else its timestamps."""
+    path = item.path
     name = layout.parse_name(path.name)
     if name is None:
         return None
     try:
-        meta = footer(path)
+        meta = storage.footer(item)
         schema = meta.schema.to_arrow_schema()
         ts_col = schema.get_field_index("timestamp")
         scale = _unit_scale(schema.field("timestamp"))
         if kinds.of(kind).yearly:
-            labels = _read_timestamps(path, meta)
+            labels = _read_timestamps(path, meta, storage.filesystem)
             day0 = int(pd.Timestamp(axis.first).as_unit("ns").value)
             index = (labels - day0) // NS_PER_DAY
             index = index[(index >= 0) & (index < axis.n)]
@@ -203,15 +206,15 @@ def _scan_file(path: Path, kind: str, axis: _Axis, deep: bool) -> _FileDays | No
             if days is not None:
                 day, mins, maxs, counts = days
                 return _days_from_groups(name.symbol, day, mins, maxs, counts, axis)
-        ts = _read_timestamps(path, meta)
+        ts = _read_timestamps(path, meta, storage.filesystem)
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         raise corrupt_file(path, err) from err
     return _days_from_timestamps(name.symbol, ts, axis, count_minutes)
 
 
-def _read_timestamps(path: Path, meta: FileMetaData) -> np.ndarray:
+def _read_timestamps(path: Path, meta: FileMetaData, filesystem: Any) -> np.ndarray:
     """The timestamp column of a file as UTC ns (the footer already parsed is reused)."""
-    return _ns(read_file(path, ["timestamp"], meta)["timestamp"])
+    return _ns(read_file(path, ["timestamp"], meta, filesystem)["timestamp"])
 
 
 def _days_from_statistics(
@@ -261,18 +264,13 @@ def _days_from_groups(
     return _FileDays(symbol, lo, rows, first, last, None, None, None)
 
 
-def _files(storage: LocalStorage, kind: str, symbols: list[str] | None) -> dict[str, list[Path]]:
-    """The lake files of a kind by symbol, in period order (one directory listing)."""
-    directory = Path(storage.root, kind)
-    try:
-        names = sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".parquet"))
-    except FileNotFoundError:
-        names = []
-    found: dict[str, list[Path]] = {}
-    for file_name in names:
-        name = layout.parse_name(file_name)
+def _files(storage: LocalStorage | ObjectStorage, kind: str, symbols: list[str] | None) -> dict[str, list[Stored]]:
+    """The lake files of a kind by symbol, in period order (one listing of the folder)."""
+    found: dict[str, list[Stored]] = {}
+    for item in storage.stored(kind):
+        name = layout.parse_name(item.path.name)
         if name is not None:
-            found.setdefault(name.symbol, []).append(directory / file_name)
+            found.setdefault(name.symbol, []).append(item)
     if symbols is None:
         return found
     return {s: found.get(s, []) for s in symbols}
@@ -291,7 +289,7 @@ def _period_dates(kind: str, path: Path) -> tuple[dt.date, dt.date]:
 
 
 def coverage(
-    storage: LocalStorage,
+    storage: LocalStorage | ObjectStorage,
     kind: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,
@@ -325,13 +323,13 @@ def coverage(
     if hi is not None and hi > today:
         hi = today  # the future is not a gap
     by_symbol = _files(storage, kind, names)
-    scan: list[Path] = []
+    scan: list[Stored] = []
     spans: list[tuple[dt.date, dt.date]] = []
-    for paths in by_symbol.values():
-        for path in paths:
-            first_day, last_day = _period_dates(kind, path)
+    for items in by_symbol.values():
+        for item in items:
+            first_day, last_day = _period_dates(kind, item.path)
             if (lo is None or last_day >= lo) and (hi is None or first_day <= hi):
-                scan.append(path)
+                scan.append(item)
                 spans.append((first_day, last_day))
     if (lo is None or hi is None) and not scan:
         return _empty()
@@ -343,15 +341,21 @@ def coverage(
     early = [paths[0] for paths in by_symbol.values() if paths and lo is not None and paths[0] not in scanned_set]
     threads = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        scanned = list(pool.map(lambda p: _scan_file(p, kind, axis, deep), scan))
-        firsts = dict(zip([p.name for p in early], pool.map(lambda p: _first_date(p, kind), early), strict=True))
+        scanned = list(pool.map(lambda item: _scan_file(storage, item, kind, axis, deep), scan))
+        firsts = dict(
+            zip(
+                [item.path.name for item in early],
+                pool.map(lambda item: _first_date(storage, item, kind), early),
+                strict=True,
+            )
+        )
     counted = not kinds.of(kind).yearly and (deep or kind == "bars/1m")
     data = _Symbols.gather(list(by_symbol), scanned, axis, counted=counted)
     # Each symbol's first day with data on the axis (-1: none at all, so every day is missing, not before_first).
     first_index = np.full(len(by_symbol), -1, np.int64)
     for i, paths in enumerate(by_symbol.values()):
         in_axis = np.flatnonzero(data.rows[i] > 0)
-        day = firsts.get(paths[0].name) if paths else None
+        day = firsts.get(paths[0].path.name) if paths else None
         if day is not None:
             first_index[i] = axis.index(day)
         elif len(in_axis):
@@ -367,17 +371,20 @@ def coverage(
     return _frame(kind, data, first_index, axis, lo, hi, min_fraction, edge_minutes)
 
 
-def _first_date(path: Path, kind: str) -> dt.date | None:
+def _first_date(storage: LocalStorage | ObjectStorage, item: Stored, kind: str) -> dt.date | None:
     """The New York date of a file's first row (from its first row group's statistics when present)."""
+    path = item.path
     try:
-        file = open_parquet(path)
-        if file.metadata.num_rows == 0:
+        meta = storage.footer(item)
+        if meta.num_rows == 0:
             return None
-        field = file.schema_arrow.field("timestamp")
-        stats = file.metadata.row_group(0).column(file.schema_arrow.get_field_index("timestamp")).statistics
+        schema = meta.schema.to_arrow_schema()
+        field = schema.field("timestamp")
+        stats = meta.row_group(0).column(schema.get_field_index("timestamp")).statistics
         if stats is not None and stats.has_min_max:
             first = int(stats.min_raw) * _unit_scale(field)  # type: ignore[arg-type]
         else:
+            file = open_parquet(path, storage.filesystem)
             first = int(_ns(file.read_row_group(0, columns=["timestamp"])["timestamp"]).min())
     except (pa.ArrowException, OSError, ValueError, KeyError) as err:
         raise corrupt_file(path, err) from err

@@ -104,15 +104,6 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
 
-    def _local(self, what: str) -> LocalStorage:
-        """The local storage, or a clear error for what an object-store lake does not do yet."""
-        if not isinstance(self.storage, LocalStorage):
-            raise InvalidInputError(
-                f"{what} works on local lakes only for now ({self.url} is on object storage); read it with "
-                "Lake.scan, or copy the lake to disk"
-            )
-        return self.storage
-
     # ----------------------------------------------------------------------------------------------- writing
 
     def write_bars(
@@ -384,7 +375,7 @@ class Lake:
 
         return rebuild(
             self,
-            self._local("Lake.rebuild"),
+            self.storage,
             interval,
             symbols,
             start,
@@ -446,7 +437,9 @@ class Lake:
         Use it for Arrow (``.arrow()``) or polars (``.pl()``) results. The views' timestamps are ``TIMESTAMPTZ``
         (microseconds, UTC) and the session's ``TimeZone`` is UTC, so a plain string bound such as
         ``timestamp >= '2024-01-16 14:30:00'`` means UTC here (in another DuckDB session it means the session's
-        zone: write ``TIMESTAMPTZ '2024-01-16 14:30:00+00'`` to be unambiguous anywhere).
+        zone: write ``TIMESTAMPTZ '2024-01-16 14:30:00+00'`` to be unambiguous anywhere). On an ``s3://`` lake each
+        view is a ``pyarrow.dataset`` over one listing of the kind's objects (DuckDB pushes filters into it), with the
+        same rows and types.
 
         Raises:
             CorruptFileError: DuckDB cannot open a kind's files (the message names the damaged one).
@@ -455,7 +448,7 @@ class Lake:
             >>> lake.connect().execute("SELECT count(*) FROM quotes").fetchone()
             (917524,)
         """
-        return lake_sql.connect(self._local("Lake.connect"))
+        return lake_sql.connect(self.storage)
 
     def sql(self, query: str) -> pd.DataFrame:
         """Runs a DuckDB query over the lake (views ``bars_1s``, ``bars_1m``, ``bars_1d``, ``quotes``); timestamps
@@ -464,7 +457,7 @@ class Lake:
         Example:
             >>> lake.sql("SELECT symbol, sum(volume) AS volume FROM bars_1d GROUP BY symbol ORDER BY symbol")
         """
-        return lake_sql.sql(self._local("Lake.sql"), query)
+        return lake_sql.sql(self.storage, query)
 
     def replay(
         self,
@@ -495,7 +488,8 @@ class Lake:
 
     def inventory(self) -> pd.DataFrame:
         """One row per lake file, from the Parquet footers only: kind, symbol, period, rows, first and last
-        timestamp, bytes, path.
+        timestamp, bytes, path. One listing per folder; each footer is read once per version of its file (the ETag
+        on S3), so a second inventory of an unchanged lake reads no footer.
 
         Raises:
             CorruptFileError: a file's footer cannot be read (run :meth:`validate` for a full report).
@@ -505,7 +499,7 @@ class Lake:
         """
         from ticklake.lake.inventory import inventory
 
-        return inventory(self._local("Lake.inventory"))
+        return inventory(self.storage)
 
     def migrate(self) -> MigrationReport:
         """Rewrites, in place and atomically, every file not in the current form: files of schema version 1
@@ -524,7 +518,7 @@ class Lake:
         """
         from ticklake.lake.migrate import migrate
 
-        return migrate(self._local("Lake.migrate"), self.compression_level)
+        return migrate(self.storage, self.compression_level)
 
     def validate(self) -> list[Problem]:
         """Checks every file against SPEC §1-2: name, schema, footer metadata, sorted unique timestamps, the
@@ -542,7 +536,7 @@ class Lake:
         """
         from ticklake.lake.inventory import validate
 
-        return validate(self._local("Lake.validate"))
+        return validate(self.storage)
 
     # ---------------------------------------------------------------------------------- coverage and charts
 
@@ -594,7 +588,7 @@ class Lake:
         from ticklake.lake.coverage import coverage
 
         return coverage(
-            self._local("Lake.coverage"),
+            self.storage,
             kind,
             symbols,
             start,
@@ -634,7 +628,7 @@ class Lake:
         from ticklake.lake.gaps import gaps
 
         return gaps(
-            self._local("Lake.gaps"),
+            self.storage,
             kind,
             symbols,
             start,

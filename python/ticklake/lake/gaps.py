@@ -31,7 +31,7 @@ import pandas as pd
 
 from ticklake.lake import kinds
 from ticklake.lake.coverage import DEFAULT_EDGE_MINUTES, DEFAULT_MIN_FRACTION, coverage
-from ticklake.lake.storage import LocalStorage
+from ticklake.lake.storage import LocalStorage, ObjectStorage
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Gaps(dict[str, list[dt.date]]):
 
 
 def gaps(
-    storage: LocalStorage,
+    storage: LocalStorage | ObjectStorage,
     kind: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,

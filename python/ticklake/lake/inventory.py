@@ -19,7 +19,7 @@ from ticklake import _core
 from ticklake.exceptions import CorruptFileError, TicklakeError, corrupt_file
 from ticklake.lake import kinds, layout
 from ticklake.lake.reader import FileMetaData, footer, read_file
-from ticklake.lake.storage import HIDDEN, LocalStorage
+from ticklake.lake.storage import HIDDEN, LocalStorage, ObjectStorage, Stored
 
 STALE_TEMP_SECONDS = 3600.0
 REQUIRED_METADATA = ("ticklake.version", "ticklake.schema_version", "ticklake.kind", "ticklake.size_unit")
@@ -36,15 +36,26 @@ class Problem:
         return f"{self.path}: {self.problem}"
 
 
-def _footer(path: Path) -> FileMetaData:
+def _footer(path: Path, filesystem: object = None) -> FileMetaData:
     try:
-        return footer(path)
+        return footer(path, filesystem)
     except (pa.ArrowException, OSError, ValueError) as err:
         raise corrupt_file(path, err) from err
 
 
-def inventory(storage: LocalStorage) -> pd.DataFrame:
-    """See :meth:`ticklake.Lake.inventory`.
+def _listed_footer(storage: LocalStorage | ObjectStorage, item: Stored) -> FileMetaData | None:
+    """The footer of a listed file (cached by its version), None when a writer removed it since the listing."""
+    try:
+        return storage.footer(item)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        if isinstance(err, FileNotFoundError) or not storage.exists(item.path):
+            return None  # removed by a writer (``replace`` emptied it) since the listing
+        raise corrupt_file(item.path, err) from err
+
+
+def inventory(storage: LocalStorage | ObjectStorage) -> pd.DataFrame:
+    """See :meth:`ticklake.Lake.inventory`: one listing per folder, then each file's footer, read once per version
+    of the file (a second inventory of an unchanged lake reads no footer).
 
     Example:
         >>> inventory(Lake("data/parquet")).columns.tolist()[:4]
@@ -52,17 +63,14 @@ def inventory(storage: LocalStorage) -> pd.DataFrame:
     """
     rows = []
     for kind in kinds.FOLDERS:
-        for path in storage.files(kind):
+        for item in storage.stored(kind):
+            path, size = item.path, item.size
             name = layout.parse_name(path.name)
-            if name is None:  # files() only returns parseable names
+            if name is None:  # stored() only returns parseable names
                 continue
-            try:
-                meta = _footer(path)
-                size = path.stat().st_size
-            except (CorruptFileError, FileNotFoundError):
-                if not path.exists():
-                    continue  # removed by a writer (``replace`` emptied it) since the listing
-                raise
+            meta = _listed_footer(storage, item)
+            if meta is None:
+                continue
             first = last = None
             arrow = meta.schema.to_arrow_schema()
             ts_index = arrow.get_field_index("timestamp")
@@ -95,7 +103,7 @@ def inventory(storage: LocalStorage) -> pd.DataFrame:
     return frame
 
 
-def _check_file(kind: str, path: Path) -> list[str]:
+def _check_file(kind: str, path: Path, filesystem: object = None) -> list[str]:
     name = layout.parse_name(path.name)
     if name is None:
         return [f"not a lake file name (expected SYMBOL.{'YYYY' if kinds.of(kind).yearly else 'YYYY-MM'}.parquet)"]
@@ -106,8 +114,8 @@ def _check_file(kind: str, path: Path) -> list[str]:
     except TicklakeError as err:
         return [str(err)]
     try:
-        meta = _footer(path)
-        table = read_file(path)
+        meta = _footer(path, filesystem)
+        table = read_file(path, filesystem=filesystem)
     except (CorruptFileError, pa.ArrowException, OSError, ValueError) as err:
         return [f"unreadable: {err}"]
     expected = _core.lake_schema(kind)
@@ -161,13 +169,15 @@ def _version_one(found: pa.Schema, expected: pa.Schema) -> bool:
     return found.equals(ns)
 
 
-def validate(storage: LocalStorage) -> list[Problem]:
+def validate(storage: LocalStorage | ObjectStorage) -> list[Problem]:
     """See :meth:`ticklake.Lake.validate`.
 
     Example:
         >>> validate(Lake("data/parquet"))
         []
     """
+    if isinstance(storage, ObjectStorage):
+        return _validate_objects(storage)
     problems: list[Problem] = []
     now = time.time()
     for kind in kinds.FOLDERS:
@@ -220,4 +230,25 @@ def _check_steady(kind: str, path: Path, attempts: int = 3) -> list[str]:
         problems = _check_file(kind, path)
         if not problems or _identity(path) == before:
             return problems
+    return problems
+
+
+def _validate_objects(storage: ObjectStorage) -> list[Problem]:
+    """:func:`validate` on object storage: one listing per folder; anything there that is not a lake file (nested
+    objects included) is a stray; every lake object is read whole and checked. There are no locks or temporaries
+    (a write is one conditional PUT). An object that fails is checked once more, and reported only when it still
+    fails (a writer may have replaced it between the two reads of the first check) and is still there."""
+    problems: list[Problem] = []
+    for kind in kinds.FOLDERS:
+        folder = Path(storage.root, kind)
+        for item in storage.listing(kind):
+            path = item.path
+            if path.parent != folder or not path.name.endswith(".parquet"):
+                problems.append(Problem(path, "stray: not a lake file (only SYMBOL.PERIOD.parquet files belong here)"))
+                continue
+            found = _check_file(kind, path, storage.filesystem)
+            if found:
+                found = _check_file(kind, path, storage.filesystem)
+            if found and storage.exists(path):
+                problems.extend(Problem(path, p) for p in found)
     return problems

@@ -20,7 +20,7 @@ from pathlib import Path
 from ticklake import _core
 from ticklake.exceptions import TicklakeError
 from ticklake.lake import kinds, layout
-from ticklake.lake.storage import LocalStorage, file_metadata
+from ticklake.lake.storage import LocalStorage, ObjectStorage, file_metadata
 
 
 @dataclass
@@ -46,8 +46,9 @@ class MigrationReport:
         )
 
 
-def migrate(storage: LocalStorage, level: int = 3) -> MigrationReport:
-    """See :meth:`ticklake.Lake.migrate`.
+def migrate(storage: LocalStorage | ObjectStorage, level: int = 3) -> MigrationReport:
+    """See :meth:`ticklake.Lake.migrate`. On object storage each file is rewritten by the same conditional PUT as
+    any write; there are no 0.1 locks or temporaries to remove there.
 
     Example:
         >>> migrate(Lake("data/parquet")).failed
@@ -55,14 +56,15 @@ def migrate(storage: LocalStorage, level: int = 3) -> MigrationReport:
     """
     report = MigrationReport()
     for kind in kinds.FOLDERS:
-        directory = Path(storage.root, kind)
-        if not directory.is_dir():
-            continue
-        # What ticklake 0.1 kept beside the data: its locks (never taken by this version) and temporaries.
-        for stray in sorted(directory.glob(".*.parquet.lock")) + sorted(directory.glob(".*.tmp")):
-            with contextlib.suppress(FileNotFoundError):
-                stray.unlink()
-                report.removed.append(stray)
+        if isinstance(storage, LocalStorage):
+            directory = Path(storage.root, kind)
+            if not directory.is_dir():
+                continue
+            # What ticklake 0.1 kept beside the data: its locks (never taken by this version) and temporaries.
+            for stray in sorted(directory.glob(".*.parquet.lock")) + sorted(directory.glob(".*.tmp")):
+                with contextlib.suppress(FileNotFoundError):
+                    stray.unlink()
+                    report.removed.append(stray)
         empty = _core.lake_schema(kind).empty_table()
         for path in storage.files(kind):
             name = layout.parse_name(path.name)

@@ -192,28 +192,16 @@ def open_file(
         >>> open_file(Path("lake/bars/1d/AAPL.2024.parquet"), "bars/1d", "AAPL")[1].form
         'stored'
     """
-    if filesystem is not None:
-        # An object store: opened fresh every time (see ObjectStorage), through the store's filesystem.
-        try:
-            # No separate existence check: opening asks the store for the size once (a missing object raises).
-            source = filesystem.open_input_file(path.as_posix())
-            file = pq.ParquetFile(source, page_checksum_verification=True)
-            parsed = layout.parse_name(path.name)
-            return file, inspect(path, file, kind, symbol, parsed.period if parsed is not None else None)
-        except CorruptFileError:
-            raise
-        except FileNotFoundError:
-            return None
-        except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
-            raise corrupt_file(path, err) from err
-    try:
-        key = _file_key(path)
-    except FileNotFoundError:
-        return None
     name = str(path)
     parsed = layout.parse_name(path.name)
     period = parsed.period if parsed is not None else None
     try:
+        if filesystem is not None:
+            # An object store: opened fresh every time (see ObjectStorage), through the store's filesystem. No
+            # separate existence check: opening asks the store for the size once (a missing object raises).
+            file = pq.ParquetFile(filesystem.open_input_file(path.as_posix()), page_checksum_verification=True)
+            return file, inspect(path, file, kind, symbol, period)
+        key = _file_key(path)
         hit = footers.get(name, key) if footers is not None else None
         if hit is not None:
             file = pq.ParquetFile(path, metadata=hit[1], page_checksum_verification=True)
@@ -368,8 +356,9 @@ def iter_row_groups(
             yield _select(table.slice(a, b - a), kind, symbol, names)
 
 
-def first_unreadable(paths: Iterable[Path]) -> CorruptFileError | None:
-    """The error for the first of ``paths`` whose footer does not read, or None when every one reads.
+def first_unreadable(paths: Iterable[Path], filesystem: Any = None) -> CorruptFileError | None:
+    """The error for the first of ``paths`` whose footer does not read (through ``filesystem``: an object store's),
+    or None when every one reads.
 
     Example:
         >>> first_unreadable(lake.files("bars/1m")) is None
@@ -377,7 +366,7 @@ def first_unreadable(paths: Iterable[Path]) -> CorruptFileError | None:
     """
     for path in paths:
         try:
-            pq.read_metadata(path)
+            footer(path, filesystem)
         except (pa.ArrowException, OSError, ValueError) as err:
             return corrupt_file(path, err)
     return None
@@ -386,8 +375,14 @@ def first_unreadable(paths: Iterable[Path]) -> CorruptFileError | None:
 # --------------------------------------------------------------------------- plain reads for the lake's own tools
 
 
-def footer(path: Path) -> pq.FileMetaData:
-    """The Parquet footer of any file (unchecked: for inventories, coverage and counts).
+def _source(path: Path, filesystem: Any) -> Any:
+    """What pyarrow opens: the local path, or the object opened through the store's filesystem."""
+    return path if filesystem is None else filesystem.open_input_file(path.as_posix())
+
+
+def footer(path: Path, filesystem: Any = None, size: int | None = None) -> pq.FileMetaData:
+    """The Parquet footer of any file (unchecked: for inventories, coverage and counts), through ``filesystem``
+    when given (an object store's; with the listed ``size`` the footer takes one range request, no size request).
 
     Raises:
         pyarrow.ArrowException, OSError: the file is missing or not Parquet (callers name the file).
@@ -396,10 +391,20 @@ def footer(path: Path) -> pq.FileMetaData:
         >>> footer(Path("lake/bars/1d/AAPL.2024.parquet")).num_rows
         252
     """
-    return pq.read_metadata(path)
+    if filesystem is None:
+        return pq.read_metadata(path)
+    if size is not None:
+        import pyarrow.dataset as ds
+
+        fragment = ds.ParquetFileFormat().make_fragment(path.as_posix(), filesystem, file_size=size)
+        meta: pq.FileMetaData = fragment.metadata  # type: ignore[attr-defined]
+        return meta
+    return pq.read_metadata(_source(path, filesystem))
 
 
-def read_file(path: Path, columns: list[str] | None = None, metadata: pq.FileMetaData | None = None) -> pa.Table:
+def read_file(
+    path: Path, columns: list[str] | None = None, metadata: pq.FileMetaData | None = None, filesystem: Any = None
+) -> pa.Table:
     """Every row of a Parquet file (``columns`` of it), unchecked: for staged pieces and validation, which check
     what they read themselves. Page checksums are verified.
 
@@ -410,14 +415,31 @@ def read_file(path: Path, columns: list[str] | None = None, metadata: pq.FileMet
         >>> read_file(Path("lake/bars/1d/AAPL.2024.parquet"), ["timestamp"]).num_rows
         252
     """
-    return pq.ParquetFile(path, metadata=metadata, page_checksum_verification=True).read(columns=columns)
+    file = pq.ParquetFile(_source(path, filesystem), metadata=metadata, page_checksum_verification=True)
+    return file.read(columns=columns)
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
+def open_parquet(path: Path, filesystem: Any = None) -> pq.ParquetFile:
     """An open Parquet file for row-group-level reads (coverage reads one row group's timestamps).
 
     Example:
         >>> open_parquet(Path("lake/bars/1d/AAPL.2024.parquet")).metadata.num_row_groups
         1
     """
-    return pq.ParquetFile(path, page_checksum_verification=True)
+    return pq.ParquetFile(_source(path, filesystem), page_checksum_verification=True)
+
+
+def dataset(files: Iterable[tuple[Path, int]], schema: pa.Schema, filesystem: Any) -> Any:
+    """A ``pyarrow.dataset`` over listed ``(path, size)`` files of a store, read as ``schema``: what DuckDB queries
+    on an object-store lake (it pushes projections and filters into the scan, so row groups whose statistics miss
+    a filter are not fetched). Nothing is read until it is scanned.
+
+    Example:
+        >>> dataset([(Path("bucket/lake/bars/1d/AAPL.2024.parquet"), 20480)], schema, fs).count_rows()
+        252
+    """
+    import pyarrow.dataset as ds
+
+    fmt = ds.ParquetFileFormat()
+    fragments = [fmt.make_fragment(path.as_posix(), filesystem, file_size=size) for path, size in files]
+    return ds.FileSystemDataset(fragments, schema, fmt, filesystem)

@@ -36,7 +36,7 @@ from ticklake.exceptions import InvalidInputError, MissingExtraError
 from ticklake.kernels import BarAggregator
 from ticklake.lake import kinds, layout
 from ticklake.lake.scan import Scan
-from ticklake.lake.storage import LocalStorage
+from ticklake.lake.storage import LocalStorage, ObjectStorage
 from ticklake.sessions import overlaps, utc_range
 
 #: The install line of the Dask extra.
@@ -165,7 +165,10 @@ def bar_kind(interval: str) -> kinds.Kind:
 
 
 def plan(
-    storage: LocalStorage, symbols: str | Iterable[str] | None = None, start: Any = None, end: Any = None
+    storage: LocalStorage | ObjectStorage,
+    symbols: str | Iterable[str] | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> list[tuple[str, str]]:
     """The (symbol, month) trades files a rebuild reads, sorted: every file under ``trades/``, or those of
     ``symbols`` whose month overlaps New York dates ``start``..``end`` (a bare date as ``end`` means through it).
@@ -257,7 +260,7 @@ def _progress(total: int, show: bool | None) -> Any:
 
 def rebuild(
     lake: LakeLike,
-    storage: LocalStorage,
+    storage: LocalStorage | ObjectStorage,
     interval: str,
     symbols: str | Iterable[str] | None = None,
     start: Any = None,

@@ -76,16 +76,20 @@ class Scan:
     def __repr__(self) -> str:
         return f"Scan({self.kind!r}, {self.symbols!r}, columns={self.columns!r}, tz={self.tz!r})"
 
-    def _paths(self, symbol: str) -> list[Path]:
-        lo, hi = self.lo, self.hi
-        if lo is None or hi is None:
-            found = []
-            for path in self.storage.files(self.kind, symbol):
-                name = layout.parse_name(path.name)
-                if name is not None and overlaps(layout.period_bounds(self.kind, name.period), lo, hi):
-                    found.append(path)
-            return found
-        return [layout.file_path(self.storage.root, self.kind, symbol, p) for p in layout.periods(self.kind, lo, hi)]
+    def _plan(self) -> list[tuple[str, Path]]:
+        """The (symbol, file) pairs that can hold the range, in read order: from the period rule when the range is
+        bounded (nothing listed), else from one listing of the folder (per symbol when there is one)."""
+        kind, lo, hi = self.kind, self.lo, self.hi
+        if lo is not None and hi is not None:
+            periods = list(layout.periods(kind, lo, hi))
+            return [(s, layout.file_path(self.storage.root, kind, s, p)) for s in self.symbols for p in periods]
+        listed = self.storage.files(kind, self.symbols[0] if len(self.symbols) == 1 else None)
+        by_symbol: dict[str, list[Path]] = {}
+        for path in listed:
+            name = layout.parse_name(path.name)
+            if name is not None and overlaps(layout.period_bounds(kind, name.period), lo, hi):
+                by_symbol.setdefault(name.symbol, []).append(path)
+        return [(s, path) for s in self.symbols for path in by_symbol.get(s, [])]
 
     def _shape(self, table: pa.Table) -> pa.Table:
         if "timestamp" not in self.columns:
@@ -100,7 +104,11 @@ class Scan:
             >>> [p.name for _, p in lake.scan("1m", "AAPL,MSFT", "2024-01-02", "2024-02-29").parts()]
             ['AAPL.2024-01.parquet', 'AAPL.2024-02.parquet', 'MSFT.2024-01.parquet', 'MSFT.2024-02.parquet']
         """
-        return [(symbol, path) for symbol in self.symbols for path in self._paths(symbol) if path.exists()]
+        planned = self._plan()
+        if self.lo is None or self.hi is None:
+            return planned  # from a listing: every file exists
+        listed = set(self.storage.files(self.kind, self.symbols[0] if len(self.symbols) == 1 else None))
+        return [(symbol, path) for symbol, path in planned if path in listed]
 
     def read_part(self, symbol: str, path: Path) -> pa.Table:
         """The rows of one of :meth:`parts` (the scan's columns, range, session and schema; possibly empty).
@@ -110,12 +118,24 @@ class Scan:
             >>> scan.read_part(*scan.parts()[0]).num_rows
             18720
         """
-        table = read_range(
-            path, self.kind, symbol, self._read_cols, self.lo, self.hi, self.session, self.storage.footers
-        )
+        table = self._read(symbol, path)
         if table is None or not table.num_rows:
             return self.schema.empty_table()
         return self._shape(table)
+
+    def _read(self, symbol: str, path: Path) -> pa.Table | None:
+        storage = self.storage
+        return read_range(
+            path,
+            self.kind,
+            symbol,
+            self._read_cols,
+            self.lo,
+            self.hi,
+            self.session,
+            storage.footers,
+            storage.filesystem,
+        )
 
     def tables(self) -> Iterator[pa.Table]:
         """The rows one file at a time (symbol by symbol in the order given, each in time order): memory stays at
@@ -125,21 +145,10 @@ class Scan:
             >>> sum(t.num_rows for t in lake.scan("1s", "AAPL").tables())
             881819
         """
-        for symbol in self.symbols:
-            for path in self._paths(symbol):
-                table = read_range(
-                    path,
-                    self.kind,
-                    symbol,
-                    self._read_cols,
-                    self.lo,
-                    self.hi,
-                    self.session,
-                    self.storage.footers,
-                    self.storage.filesystem,
-                )
-                if table is not None and table.num_rows:
-                    yield self._shape(table)
+        for symbol, path in self._plan():
+            table = self._read(symbol, path)
+            if table is not None and table.num_rows:
+                yield self._shape(table)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The rows as Arrow record batches, read one file at a time (see :meth:`tables`).

@@ -12,16 +12,19 @@ Example:
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from ticklake import _core
 from ticklake.exceptions import InvalidInputError, LakeIOError
 from ticklake.lake import kinds, layout
-from ticklake.lake.reader import FooterCache
+from ticklake.lake.reader import FileMetaData, FooterCache, footer
 
 #: The lake's hidden folder at its root: locks and temporary files, never inside a data folder (SPEC §1).
 HIDDEN = ".ticklake"
@@ -58,6 +61,56 @@ def file_metadata(kind: str, symbol: str, period: str, extra: Mapping[str, str] 
     return meta
 
 
+class Stored(NamedTuple):
+    """One file or object in a data folder: where, its size, and its version (the ETag on object storage; inode,
+    size and mtime on disk). Two listings with the same version saw the same bytes."""
+
+    path: Path
+    size: int
+    version: str
+
+
+class FooterVersions:
+    """Plain (unchecked) footers of listed files, by path and version, for the lake's own tools (inventory,
+    coverage): a second inventory of an unchanged lake reads no footer. Bounded (least recently used dropped) and
+    thread-safe; each storage owns one.
+
+    Example:
+        >>> cache = FooterVersions(kept=16)
+        >>> cache.reads
+        0
+    """
+
+    def __init__(self, kept: int = 100_000) -> None:
+        self.kept = kept
+        #: Footers read from the store (cache misses), for tests and reports.
+        self.reads = 0
+        self._entries: OrderedDict[tuple[str, str], FileMetaData] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, item: Stored, filesystem: Any) -> FileMetaData:
+        """The footer of ``item``: cached for its version, else read (through ``filesystem``) and cached.
+
+        Raises:
+            pyarrow.ArrowException, OSError: the file is missing or not Parquet (callers name the file).
+        """
+        if not item.version:  # a store that sends no ETag: nothing tells two versions apart
+            return footer(item.path, filesystem, item.size)
+        key = (item.path.as_posix(), item.version)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                return hit
+        meta = footer(item.path, filesystem, item.size)
+        with self._lock:
+            self.reads += 1
+            self._entries[key] = meta
+            while len(self._entries) > self.kept:
+                self._entries.popitem(last=False)
+        return meta
+
+
 def _relative(root: Path, target: Path) -> Path:
     try:
         return target.relative_to(root)
@@ -84,6 +137,8 @@ class LocalStorage:
         self.footers: FooterCache | None = FooterCache()
         #: The filesystem the reader opens files through (None: the local one).
         self.filesystem: Any = None
+        #: Plain footers of listed files (inventory, coverage), by version.
+        self.versions = FooterVersions()
 
     def exists(self, path: Path) -> bool:
         """True when a lake file is stored at ``path``.
@@ -95,14 +150,43 @@ class LocalStorage:
         return path.exists()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Pickled for another process (a Dask worker): the footer cache, with its lock, stays behind.
+        # Pickled for another process (a Dask worker): the footer caches, with their locks, stay behind.
         state = dict(self.__dict__)
-        del state["footers"]
+        del state["footers"], state["versions"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.footers = FooterCache()
+        self.versions = FooterVersions()
+
+    def stored(self, kind: str) -> list[Stored]:
+        """The lake files of a kind with their sizes and versions (files removed meanwhile left out), sorted.
+
+        Example:
+            >>> [s.path.name for s in storage.stored("bars/1d")]
+            ['AAPL.2024.parquet']
+        """
+        found = []
+        for path in self.files(kind):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # removed by a writer (``replace`` emptied it) since the listing
+            found.append(Stored(path, st.st_size, f"{st.st_ino}-{st.st_size}-{st.st_mtime_ns}"))
+        return found
+
+    def footer(self, item: Stored) -> FileMetaData:
+        """The plain footer of a listed file, read once per version (see :class:`FooterVersions`).
+
+        Raises:
+            pyarrow.ArrowException, OSError: the file is missing or not Parquet (callers name the file).
+
+        Example:
+            >>> storage.footer(storage.stored("bars/1d")[0]).num_rows
+            252
+        """
+        return self.versions.get(item, self.filesystem)
 
     def files(self, kind: str, symbol: str | None = None) -> list[Path]:
         """The lake files of a kind (any of its names), sorted; of one symbol when ``symbol`` is given.
@@ -191,8 +275,12 @@ class ObjectStorage:
     Writes go through Rust (``src/store/object.rs``): GET with the ETag, merge, one conditional PUT, retried from a
     fresh read when another writer won; the store is probed once, before the first write, and refused when it
     ignores conditional requests. Reads use pyarrow's S3 filesystem: the footer and the row groups a read needs,
-    by range requests. No footer cache (an object's ETag is not visible to pyarrow, and a size and a one-second
-    mtime cannot tell two versions apart).
+    by range requests. A listing (one per folder, through Rust) gives each object's size and ETag: the plain
+    footers the lake's tools read (inventory, coverage) are cached by ETag, so a second inventory reads none.
+    Checked reads (:meth:`ticklake.Lake.scan`) open each object fresh: pyarrow cannot pin a read to an ETag.
+
+    Pickled (for Dask workers), a storage carries its ``storage_options``, credentials included, in the pickle
+    sent over the wire, but neither the filesystem nor any cache; nothing of it is written to disk.
 
     Args:
         url: ``s3://bucket`` or ``s3://bucket/prefix``.
@@ -216,10 +304,47 @@ class ObjectStorage:
         self.root = Path(bucket_and_prefix)
         self.footers: FooterCache | None = None
         self.filesystem = _s3_filesystem(self.options)
+        #: Plain footers of listed objects (inventory, coverage), by ETag.
+        self.versions = FooterVersions()
         self._probed = False
 
     def __repr__(self) -> str:
         return f"ObjectStorage({self.url!r})"  # never the options: they hold credentials
+
+    def __getstate__(self) -> dict[str, Any]:
+        # For another process (a Dask worker): the options travel (the worker needs the credentials), the
+        # filesystem and the cache are rebuilt there.
+        state = dict(self.__dict__)
+        del state["filesystem"], state["versions"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.filesystem = _s3_filesystem(self.options)
+        self.versions = FooterVersions()
+
+    def listing(self, kind: str) -> list[Stored]:
+        """Every object under a kind's folder (lake files and anything else, nested ones too), sorted: one listing.
+
+        Example:
+            >>> [s.path.name for s in storage.listing("bars/1m")]
+            ['AAPL.2024-01.parquet', 'notes.txt']
+        """
+        folder = kinds.of(kind).folder
+        return [
+            Stored(Path(self.root, key), size, etag)
+            for key, size, etag in _core.object_list(self.url, folder, self.options)
+        ]
+
+    def stored(self, kind: str) -> list[Stored]:
+        """The lake files of a kind (``SYMBOL.PERIOD.parquet`` directly in its folder) with sizes and ETags, sorted.
+
+        Example:
+            >>> [s.path.name for s in storage.stored("bars/1d")]
+            ['AAPL.2024.parquet']
+        """
+        folder = Path(self.root, kinds.of(kind).folder)
+        return [s for s in self.listing(kind) if s.path.parent == folder and layout.parse_name(s.path.name)]
 
     def files(self, kind: str, symbol: str | None = None) -> list[Path]:
         """The lake files of a kind (one listing of its folder), sorted; of one symbol when ``symbol`` is given.
@@ -228,18 +353,26 @@ class ObjectStorage:
             >>> [p.name for p in storage.files("bars/1m", "AAPL")]
             ['AAPL.2024-01.parquet']
         """
-        folder = kinds.of(kind).folder
         if symbol is not None:
             layout.check_symbol(symbol)
         found = []
-        for key, _size in _core.object_list(self.url, folder, self.options):
-            path = Path(self.root, key)
-            if path.parent != Path(self.root, folder):
-                continue
-            name = layout.parse_name(path.name)
+        for item in self.stored(kind):
+            name = layout.parse_name(item.path.name)
             if name is not None and (symbol is None or name.symbol == symbol):
-                found.append(path)
+                found.append(item.path)
         return found
+
+    def footer(self, item: Stored) -> FileMetaData:
+        """The plain footer of a listed object, read once per ETag (see :class:`FooterVersions`).
+
+        Raises:
+            pyarrow.ArrowException, OSError: the object is missing or not Parquet (callers name it).
+
+        Example:
+            >>> storage.footer(storage.stored("bars/1d")[0]).num_rows
+            252
+        """
+        return self.versions.get(item, self.filesystem)
 
     def exists(self, path: Path) -> bool:
         """True when an object is stored at ``path`` (``bucket/prefix/<key>``).
