@@ -119,6 +119,13 @@ def test_other_intervals_have_their_own_folder(trades_lake: Path, tmp_path: Path
     assert len(got) == len(expected) and "vwap" in got.columns
     assert (got["volume"].to_numpy() == expected["volume"].to_numpy()).all()
     assert (got["timestamp"].astype("int64").to_numpy() == expected["timestamp"].astype("int64").to_numpy()).all()
+    # The folder is part of the lake: inventory lists it, validate checks it.
+    listed = lake.inventory()
+    assert sorted(listed[listed["kind"] == "bars/15m"]["period"]) == MONTHS
+    assert lake.validate() == []
+    damaged = lake.files("15m")[0]
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    assert [p.path for p in lake.validate()] == [damaged]
 
 
 def test_batches_cover_the_units_in_order() -> None:

@@ -62,7 +62,7 @@ def inventory(storage: LocalStorage | ObjectStorage) -> pd.DataFrame:
         ['kind', 'symbol', 'period', 'rows']
     """
     rows = []
-    for kind in kinds.FOLDERS:
+    for kind in storage.folders():
         for item in storage.stored(kind):
             path, size = item.path, item.size
             name = layout.parse_name(path.name)
@@ -180,7 +180,7 @@ def validate(storage: LocalStorage | ObjectStorage) -> list[Problem]:
         return _validate_objects(storage)
     problems: list[Problem] = []
     now = time.time()
-    for kind in kinds.FOLDERS:
+    for kind in storage.folders():
         directory = Path(storage.root, kind)
         if directory.is_dir():
             for path in sorted(directory.iterdir()):
@@ -239,7 +239,7 @@ def _validate_objects(storage: ObjectStorage) -> list[Problem]:
     (a write is one conditional PUT). An object that fails is checked once more, and reported only when it still
     fails (a writer may have replaced it between the two reads of the first check) and is still there."""
     problems: list[Problem] = []
-    for kind in kinds.FOLDERS:
+    for kind in storage.folders():
         folder = Path(storage.root, kind)
         for item in storage.listing(kind):
             path = item.path

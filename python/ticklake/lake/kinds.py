@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -148,6 +149,25 @@ def of(name: str) -> Kind:
             "bars of another interval under a day (bars/5s, bars/15m, bars/1h)"
         )
     return found
+
+
+def with_intervals(bar_folders: Iterable[str]) -> tuple[str, ...]:
+    """The kind folders of a lake: the table's (:data:`FOLDERS`), then the ``bars/<interval>`` folders among
+    ``bar_folders`` (names found under ``bars/``, e.g. ``5s``) that hold another interval, sorted by interval.
+
+    Example:
+        >>> with_intervals(["1m", "15m", "5s", "notes"])[-2:]
+        ('bars/5s', 'bars/15m')
+    """
+    extra: dict[str, Kind] = {}
+    for name in bar_folders:
+        try:
+            found = _interval_kind(name)
+        except InvalidInputError:
+            continue
+        if found is not None and found.folder not in FOLDERS:
+            extra[found.folder] = found
+    return FOLDERS + tuple(sorted(extra, key=lambda f: extra[f].bar_seconds or 0))
 
 
 def bar_kind(timeframe: str) -> Kind:

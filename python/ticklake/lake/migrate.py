@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ticklake import _core
 from ticklake.exceptions import TicklakeError
-from ticklake.lake import kinds, layout
+from ticklake.lake import layout
 from ticklake.lake.storage import LocalStorage, ObjectStorage, file_metadata
 
 
@@ -55,7 +55,7 @@ def migrate(storage: LocalStorage | ObjectStorage, level: int = 3) -> MigrationR
         []
     """
     report = MigrationReport()
-    for kind in kinds.FOLDERS:
+    for kind in storage.folders():
         if isinstance(storage, LocalStorage):
             directory = Path(storage.root, kind)
             if not directory.is_dir():

@@ -160,6 +160,16 @@ class LocalStorage:
         self.footers = FooterCache()
         self.versions = FooterVersions()
 
+    def folders(self) -> tuple[str, ...]:
+        """The kind folders to walk: the lake's table of kinds, then any ``bars/<interval>`` folder present.
+
+        Example:
+            >>> storage.folders()[-1]
+            'bars/5s'
+        """
+        bars = Path(self.root, "bars")
+        return kinds.with_intervals(p.name for p in bars.iterdir() if p.is_dir()) if bars.is_dir() else kinds.FOLDERS
+
     def stored(self, kind: str) -> list[Stored]:
         """The lake files of a kind with their sizes and versions (files removed meanwhile left out), sorted.
 
@@ -322,6 +332,17 @@ class ObjectStorage:
         self.__dict__.update(state)
         self.filesystem = _s3_filesystem(self.options)
         self.versions = FooterVersions()
+
+    def folders(self) -> tuple[str, ...]:
+        """The kind folders to walk: the lake's table of kinds, then any ``bars/<interval>`` folder present (one
+        listing of ``bars/``).
+
+        Example:
+            >>> storage.folders()[-1]
+            'bars/5s'
+        """
+        keys = (key for key, _, _ in _core.object_list(self.url, "bars", self.options))
+        return kinds.with_intervals(parts[1] for parts in (k.split("/") for k in keys) if len(parts) > 2)
 
     def listing(self, kind: str) -> list[Stored]:
         """Every object under a kind's folder (lake files and anything else, nested ones too), sorted: one listing.
