@@ -199,7 +199,7 @@ def test_two_imports_of_one_job_cannot_interleave(tmp_path: Path, market: dict[s
     with AlpacaServer(market["trades"]) as server:
         key = "trades-sip-na-api-asofdefault"
         env = {**os.environ, "APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "APCA_API_DATA_URL": server.url}
-        with Job(tmp_path, key):
+        with Job(tmp_path / ".ticklake" / "staging", key):
             locked = pytest.raises(ticklake.LakeLockedError, match=r"another import .* is running .*pid \d+")
             with locked, client_for(server) as client:
                 import_api("trades", "AAPL", START, END, root=tmp_path, client=client, quiet=True)

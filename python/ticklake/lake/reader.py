@@ -386,8 +386,9 @@ def first_unreadable(paths: Iterable[Path]) -> CorruptFileError | None:
 # --------------------------------------------------------------------------- plain reads for the lake's own tools
 
 
-def footer(path: Path) -> pq.FileMetaData:
-    """The Parquet footer of any file (unchecked: for inventories, coverage and counts).
+def footer(path: Path, filesystem: Any = None) -> pq.FileMetaData:
+    """The Parquet footer of any file (unchecked: for inventories, coverage and counts), through ``filesystem``
+    when given (an object store's).
 
     Raises:
         pyarrow.ArrowException, OSError: the file is missing or not Parquet (callers name the file).
@@ -396,7 +397,9 @@ def footer(path: Path) -> pq.FileMetaData:
         >>> footer(Path("lake/bars/1d/AAPL.2024.parquet")).num_rows
         252
     """
-    return pq.read_metadata(path)
+    if filesystem is None:
+        return pq.read_metadata(path)
+    return pq.read_metadata(filesystem.open_input_file(path.as_posix()))
 
 
 def read_file(path: Path, columns: list[str] | None = None, metadata: pq.FileMetaData | None = None) -> pa.Table:
