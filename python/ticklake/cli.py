@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -275,8 +276,10 @@ def import_api_command(args: argparse.Namespace) -> int:
         print(f"no gaps: the lake holds every {args.kind} trading day of {args.symbols} in {args.start}..{args.end}")
         return 0
     print(report.summary())
+    remote = str(args.root or os.environ.get("TICKLAKE_ROOT") or "").startswith("s3://")
     for written in report.files:
-        print(f"  {written.status:9} {written.path} ({written.rows:,} rows)")
+        where = f"s3://{written.path.as_posix()}" if remote else written.path
+        print(f"  {written.status:9} {where} ({written.rows:,} rows)")
     return 0
 
 

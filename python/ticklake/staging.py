@@ -74,7 +74,7 @@ def default_staging(url: str, storage_options: Mapping[str, str] | None = None) 
 
     Example:
         >>> default_staging("s3://research/lake", {"endpoint": "http://127.0.0.1:8333"}).name
-        'research_lake-5e0b4c1f2a3d'
+        'research_lake-5ac52376ae46'
     """
     options = {str(k).lower(): str(v) for k, v in (storage_options or {}).items()}
     endpoint = next((options[k] for k in _ENDPOINT_KEYS if k in options), os.environ.get("AWS_ENDPOINT_URL", ""))
