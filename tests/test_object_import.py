@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import ticklake
-from ticklake.importer import import_api
+from ticklake.importer import import_api, plan_import
 from ticklake.lake import kinds
 from ticklake.sample import sample_quotes, sample_trades
 from ticklake.staging import default_staging
@@ -109,7 +109,7 @@ def test_an_import_into_s3_equals_the_same_import_into_a_local_lake(
 KILLED = """
 import json, sys
 from ticklake.client import AlpacaClient
-from ticklake.importer import import_api
+from ticklake.importer import import_api, plan_import
 from tests.alpaca_server import KEY_ID, SECRET
 url, root, opts, staging, strategy = sys.argv[1:6]
 client = AlpacaClient(KEY_ID, SECRET, base_url=url, rate=100000, backoff=0.001)
@@ -118,6 +118,7 @@ import_api("1s", "AAPL,MSFT", "2024-01-29", "2024-02-01", root=root, storage_opt
 """
 
 
+@pytest.mark.slow
 def test_an_import_into_s3_killed_at_every_step_resumes_from_its_staging(
     s3_endpoint: S3Endpoint, tmp_path: Path, server: AlpacaServer
 ) -> None:
@@ -185,6 +186,10 @@ def test_the_default_staging_is_one_local_folder_per_lake_under_the_user_cache(
     assert [w.status for w in report.files] == ["written"] * 4
     (journal,) = folder.glob("*/journal.jsonl")
     assert journal.parent.name.startswith("quotes-sip-")
+    # The plan of another kind reads the same staging folder (its own job in it) and makes no request.
+    plan = plan_import("1m", SYMBOLS, START, END, root=url, storage_options=opts)
+    assert plan.symbol_days == 8 and plan.data_requests > 0 and plan.count_requests == 0
+    assert {p.name.split("-")[0] for p in folder.iterdir()} == {"quotes", "1m"}
     assert not (tmp_path / ".ticklake").exists() and not (tmp_path / "data").exists()
 
 
