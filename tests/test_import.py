@@ -215,7 +215,7 @@ def test_killed_import_resumes_without_downloading_what_is_staged(
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
         )
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
         deadline = time.monotonic() + 60

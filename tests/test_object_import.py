@@ -29,14 +29,12 @@ from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer
 from tests.s3_server import S3Endpoint
 from tests.test_export import make_sqlite, source_frames
 from tests.test_import import file_bytes, staged_spans
-from tests.test_import_faults import POINTS, client_for
+from tests.test_import_faults import CHILD_PATH, POINTS, client_for
 from tests.test_object_store import options
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = dt.date(2024, 1, 29), dt.date(2024, 2, 1)  # across a month boundary
 SYMBOLS = "AAPL,MSFT"
-#: The worktree's own package first (a subprocess must not import another checkout's ticklake).
-CHILD_PATH = os.pathsep.join([str(REPO / "python"), str(REPO)])
 
 
 @pytest.fixture(scope="module")
