@@ -208,8 +208,8 @@ class Job:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise LakeLockedError(
-                f"another import of the same data ({self.key}) is running, staging in {self.dir} (pid {holder}); "
-                "wait for it to finish, or stop it and run this command again to resume"
+                f"another import of the same data ({self.key}) is running with the staging folder {self.dir} "
+                f"(pid {holder}); wait for it to finish, or stop it and run this command again to resume"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
