@@ -39,7 +39,7 @@ def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, preexec_fn=cap,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
     )  # fmt: skip
 
 

@@ -175,10 +175,11 @@ print("finished", flush=True)
 """
 
 
-def staged_spans(root: Path) -> list[tuple[str, int, int]]:
-    """(symbol, start, end) of every piece the journals of ``root`` record as staged and not dropped."""
+def staged_spans(root: Path, staging: str = ".ticklake/staging") -> list[tuple[str, int, int]]:
+    """(symbol, start, end) of every piece the journals of ``root`` (under ``staging`` in it) record as staged and
+    not dropped."""
     spans: dict[str, list[tuple[str, int, int]]] = {}
-    for journal in root.glob(".ticklake/staging/*/journal.jsonl"):
+    for journal in root.glob(f"{staging}/*/journal.jsonl"):
         for line in journal.read_text().splitlines():
             try:
                 event = json.loads(line)
@@ -214,7 +215,7 @@ def test_killed_import_resumes_without_downloading_what_is_staged(
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
         )
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
         deadline = time.monotonic() + 60

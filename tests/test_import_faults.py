@@ -27,6 +27,8 @@ from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer, Faults
 from tests.test_import import file_bytes, staged_spans
 
 REPO = Path(__file__).resolve().parents[1]
+#: This checkout's package first: a child must not import another checkout's ticklake (a shared venv's .pth).
+CHILD_PATH = os.pathsep.join([str(REPO / "python"), str(REPO)])
 START, END = dt.date(2024, 1, 29), dt.date(2024, 1, 31)
 
 
@@ -95,7 +97,7 @@ def kill_at_every_step(
                 killed = subprocess.run(
                     [sys.executable, "-c", KILLED, server.url, str(root), kind, strategy],
                     cwd=REPO, capture_output=True, text=True, timeout=120,
-                    env={**os.environ, "PYTHONPATH": str(REPO), "TICKLAKE_FAULT": f"{point}:{nth}"},
+                    env={**os.environ, "PYTHONPATH": CHILD_PATH, "TICKLAKE_FAULT": f"{point}:{nth}"},
                 )  # fmt: skip
                 if killed.returncode == 0:
                     continue  # the import passed that point fewer than nth times
@@ -199,7 +201,7 @@ def test_two_imports_of_one_job_cannot_interleave(tmp_path: Path, market: dict[s
     with AlpacaServer(market["trades"]) as server:
         key = "trades-sip-na-api-asofdefault"
         env = {**os.environ, "APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET, "APCA_API_DATA_URL": server.url}
-        with Job(tmp_path, key):
+        with Job(tmp_path / ".ticklake" / "staging", key):
             locked = pytest.raises(ticklake.LakeLockedError, match=r"another import .* is running .*pid \d+")
             with locked, client_for(server) as client:
                 import_api("trades", "AAPL", START, END, root=tmp_path, client=client, quiet=True)

@@ -30,7 +30,7 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
     )
 
 
@@ -79,7 +79,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_stray_parquet(tmp_path: Path) -> 
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
@@ -131,7 +131,7 @@ def test_two_processes_merging_into_the_same_month_lose_nothing(tmp_path: Path) 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
         )
         for parity in (0, 1)
     ]

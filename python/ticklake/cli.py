@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -251,13 +252,14 @@ def import_api_command(args: argparse.Namespace) -> int:
     from ticklake.importer import import_api, plan_import
 
     options = {"feed": args.feed, "adjustment": args.adjustment, "from_trades": args.from_trades, "asof": args.asof}
+    lake = {"root": args.root, "storage_options": _storage_options(args), "staging": args.staging}
     if args.plan:
         counted = args.kind in ("1s", "trades") or args.from_trades
         with contextlib.ExitStack() as stack:
             client = stack.enter_context(AlpacaClient(rate=args.rate)) if counted else None
             plan = plan_import(
-                args.kind, args.symbols, args.start, args.end, root=args.root, rate=args.rate or 200.0,
-                client=client, **options,
+                args.kind, args.symbols, args.start, args.end, rate=args.rate or 200.0, client=client, **lake,
+                **options,
             )  # fmt: skip
         print(plan.summary(args.rate or 200.0))
         return 0
@@ -266,21 +268,23 @@ def import_api_command(args: argparse.Namespace) -> int:
         args.symbols,
         args.start,
         args.end,
-        root=args.root,
         rate=args.rate,
         max_in_flight=args.max_in_flight,
         strategy=args.strategy,
         quiet=args.quiet,
         force=args.force,
         fill_gaps=args.fill_gaps,
+        **lake,
         **options,
     )
     if args.fill_gaps and not report.days:
         print(f"no gaps: the lake holds every {args.kind} trading day of {args.symbols} in {args.start}..{args.end}")
         return 0
     print(report.summary())
+    remote = str(args.root or os.environ.get("TICKLAKE_ROOT") or "").startswith("s3://")
     for written in report.files:
-        print(f"  {written.status:9} {written.path} ({written.rows:,} rows)")
+        where = f"s3://{written.path.as_posix()}" if remote else written.path
+        print(f"  {written.status:9} {where} ({written.rows:,} rows)")
     return 0
 
 
@@ -307,6 +311,7 @@ def export_command(args: argparse.Namespace) -> int:
             symbol=args.symbol,
             year=args.year,
             root=args.root,
+            storage_options=_storage_options(args),
             tables=tables,
             epoch_unit=args.epoch_unit,
             client=_dask_client(stack, args.scheduler),
@@ -330,15 +335,20 @@ def _headless() -> None:
     matplotlib.use("Agg")
 
 
-def _lake(args: argparse.Namespace) -> Lake:
-    """The lake ``--root`` and ``--storage-option`` name."""
+def _storage_options(args: argparse.Namespace) -> dict[str, str] | None:
+    """The ``--storage-option KEY=VALUE`` items (None when there are none)."""
     options = {}
     for item in getattr(args, "storage_option", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidInputError(f"--storage-option takes KEY=VALUE, got {key or item!r}")
         options[key] = value
-    return Lake(args.root, storage_options=options or None)
+    return options or None
+
+
+def _lake(args: argparse.Namespace) -> Lake:
+    """The lake ``--root`` and ``--storage-option`` name."""
+    return Lake(args.root, storage_options=_storage_options(args))
 
 
 def _symbol_list(text: str | None) -> list[str] | None:
@@ -513,6 +523,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fill-gaps",
         action="store_true",
         help="import only the trading days the lake lacks or holds partly (see ticklake gaps)",
+    )
+    p.add_argument(
+        "--staging",
+        metavar="DIR",
+        help="local folder for the downloads and the journal a killed import resumes from (default: the lake's "
+        ".ticklake/staging; for s3:// lakes ~/.cache/ticklake/staging/<bucket>_<prefix>-<hash>)",
     )
     p.set_defaults(run=import_api_command)
     p = command("rebuild", "rebuild bars of an interval from the trades archive, (symbol, month) by (symbol, month)")

@@ -37,6 +37,7 @@ from ticklake.exceptions import ExportError, InvalidInputError, LakeFileNotFound
 from ticklake.lake import kinds, layout
 from ticklake.lake.facade import Lake
 from ticklake.lake.reader import footer
+from ticklake.lake.storage import ObjectStorage
 
 #: The default source table of each kind the export reads: the kind's SQL view name (``bars_1m``).
 DEFAULT_TABLES: dict[str, str] = {kind.folder: view for view, kind in kinds.VIEWS.items()}
@@ -312,6 +313,7 @@ def export_to_parquet(
     symbol: str | None = None,
     year: int | None = None,
     root: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, str] | None = None,
     tables: Mapping[str, str] | None = None,
     epoch_unit: str | None = None,
     batch_rows: int = 262_144,
@@ -323,13 +325,16 @@ def export_to_parquet(
     With a Dask ``client`` the symbols are split into contiguous groups of about equal row counts, one task per
     group: each task opens its own connection and writes its symbols' files (every write an atomic upsert, so a
     task that reruns after a lost worker gives the same files). The verification table is built at the end from the
-    files, as in-process. The workers must reach the database and the lake root (a shared disk).
+    files, as in-process. The workers must reach the database and the lake (a shared disk, or the same bucket).
 
     Args:
         db: ``sqlite:///path.db`` or ``postgresql://user@host:port/dbname``.
         symbol: only this symbol (filtered by the database); default: every symbol (``--all``).
         year: only rows whose lake period falls in this year (the New York date's year; daily bars: the label's).
-        root: the lake root (default ``$TICKLAKE_ROOT``, else ``data/parquet``).
+        root: the lake: a folder or ``s3://bucket/prefix`` (default ``$TICKLAKE_ROOT``, else ``data/parquet``).
+            Into an ``s3://`` lake every file is one conditional PUT (buffered in memory, as for a local lake);
+            the check reads each object's footer back from the store.
+        storage_options: for ``s3://`` roots, as :class:`ticklake.Lake` takes them.
         tables: other table names, e.g. ``{"bars_1m": "minute_bars"}``; default tables that are absent are skipped.
         epoch_unit: ``s``, ``ms``, ``us`` or ``ns`` for integer timestamps (default: detected from magnitude).
         batch_rows: rows per batch read from the database.
@@ -351,12 +356,10 @@ def export_to_parquet(
         >>> from distributed import Client
         >>> export_to_parquet("postgresql://app@db/market", root="/shared/lake", client=Client("tcp://10.0.0.5:8786")).ok
         True
+        >>> export_to_parquet("sqlite:///market.db", root="s3://research/lake",
+        ...                   storage_options={"endpoint": "http://127.0.0.1:8333", "allow_http": "true"}).ok
+        True
     """
-    if str(root or "").startswith("s3://"):
-        raise InvalidInputError(
-            "export-to-parquet into an s3:// lake is not supported yet: run it into a local lake (it stages locally), "
-            "then copy the files; Lake('s3://...').write_bars takes any table directly"
-        )
     if symbol is not None:
         layout.check_symbol(symbol)
     if epoch_unit is not None and epoch_unit not in EPOCH_UNITS:
@@ -369,7 +372,7 @@ def export_to_parquet(
         raise InvalidInputError(f"max_tasks must be at least 1, got {max_tasks}")
     chosen = _tables_for(tables)
     explicit = {_export_kind(k) for k in (tables or {})}
-    lake = Lake(root)
+    lake = Lake(root, storage_options=storage_options)
     # Files are encoded on the export's own writer threads: one encoding thread each keeps memory down.
     lake.storage.threads = 1
     report = ExportReport()
@@ -382,7 +385,8 @@ def export_to_parquet(
                     raise ExportError(f"table {name!r} not found in the database")
                 continue
             found_any = True
-            job = _Job(db, str(lake.root), kind, name, year, epoch_unit, batch_rows)
+            where = lake.storage.url if isinstance(lake.storage, ObjectStorage) else str(lake.root)
+            job = _Job(db, where, dict(storage_options or {}), kind, name, year, epoch_unit, batch_rows)
             _export_table(source, lake, job, symbol, report, client, max_tasks)
         if not found_any:
             raise ExportError(f"none of the tables {', '.join(chosen.values())} is in the database (use --table)")
@@ -400,6 +404,8 @@ class _Job:
 
     db: str
     root: str
+    # For an s3:// root (credentials included: they travel to the workers inside the task, never to disk).
+    storage_options: dict[str, str]
     kind: str
     name: str
     year: int | None
@@ -467,7 +473,7 @@ def _export_table(
     report.notes.extend(f"{name}: {note}" for note in sorted(notes))
     for (sym, period), rows in sorted(counts.items()):
         path = layout.file_path(lake.root, kind, sym, period)
-        file_rows = footer(path).num_rows if path.exists() else 0
+        file_rows = footer(path, lake.storage.filesystem).num_rows if lake.storage.exists(path) else 0
         report.files.append(FileCheck(kind, sym, period, rows, file_rows))
 
 
@@ -525,7 +531,7 @@ def _export_group(job: _Job, used: list[str], symbols: list[str]) -> tuple[int, 
     """A Dask task: exports the rows of ``symbols`` through its own connection into the lake at ``job.root``."""
     source = _connect(job.db)
     try:
-        lake = Lake(job.root)
+        lake = Lake(job.root, storage_options=job.storage_options or None)
         lake.storage.threads = 1
         notes: set[str] = set()
         where, params = _where(source.dialect, symbols)

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +42,7 @@ from ticklake.exceptions import InvalidInputError
 from ticklake.kernels import BarAggregator, QuoteSampler
 from ticklake.lake import kinds, layout
 from ticklake.lake.facade import FileWrite, Lake
+from ticklake.lake.storage import ObjectStorage
 from ticklake.planner import (
     PAGE_LIMIT,
     TRADE_FILL,
@@ -54,7 +56,7 @@ from ticklake.planner import (
     split_remaining,
 )
 from ticklake.sessions import trading_days
-from ticklake.staging import Job, Piece, Spans, merge_spans, subtract_spans
+from ticklake.staging import Job, Piece, Spans, merge_spans, staging_folder, subtract_spans
 
 ImportKind = Literal["1s", "1m", "1d", "quotes", "trades"]
 Strategy = Literal["packed", "per-day"]
@@ -580,6 +582,14 @@ def _wanted_days(
     return out
 
 
+def _job(lake: Lake, staging: str | os.PathLike[str] | None, key: str) -> Job:
+    """The staging job of an import into ``lake`` (local disk for every lake: see :func:`staging_folder`)."""
+    if isinstance(lake.storage, ObjectStorage):
+        options = lake.storage.options
+        return Job(staging_folder(lake.root, url=lake.url, storage_options=options, staging=staging), key)
+    return Job(staging_folder(lake.root, staging=staging), key, legacy=Path(lake.root, ".staging"))
+
+
 def _check(kind: str, feed: str, adjustment: str, from_trades: bool, strategy: str) -> None:
     if kind not in IMPORT_KINDS:
         raise InvalidInputError(f"unknown kind {kind!r}: use one of {', '.join(IMPORT_KINDS)}")
@@ -604,6 +614,8 @@ def import_api(
     from_trades: bool = False,
     asof: str | None = None,
     root: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+    staging: str | os.PathLike[str] | None = None,
     rate: float | None = None,
     max_in_flight: int = 64,
     strategy: Strategy = "packed",
@@ -623,6 +635,13 @@ def import_api(
         feed: ``sip``, ``iex``, ``boats`` or ``otc`` (sent explicitly and recorded in the files).
         adjustment: bars from the API only: ``raw``, ``split``, ``dividend``, ``spin-off``, ``all``.
         asof: the API's symbol-rename date (``YYYY-MM-DD`` or ``-``); default: the API's default.
+        root: the lake: a folder or ``s3://bucket/prefix`` (default ``$TICKLAKE_ROOT``, else ``data/parquet``).
+        storage_options: for ``s3://`` roots, as :class:`ticklake.Lake` takes them (credentials best from
+            ``AWS_*``).
+        staging: the local folder the import stages its downloads and journal in. Default: the lake's
+            ``.ticklake/staging``; for an ``s3://`` lake one folder per lake under the user's cache folder
+            (``~/.cache/ticklake/staging/<bucket>_<prefix>-<hash>``). A killed import resumes from it: rerun with
+            the same staging.
         rate: requests per minute at most; default: the account's limit as the API reports it.
         max_in_flight: the most requests in flight (the client keeps about ``rate x latency``).
         strategy: ``packed`` (the fewest requests: multi-symbol chains, counted trade windows, adaptive quote
@@ -642,17 +661,15 @@ def import_api(
         InvalidInputError: bad kind, symbols, dates or options.
         AuthError, ApiError, RateLimitError: the API refused (its message is quoted); staged pieces are kept for
             a resume.
-        LakeLockedError: another import of the same data is running in this lake.
+        LakeLockedError: another import of the same data is running with this staging folder.
 
     Example:
         >>> import_api("quotes", "AAPL", "2024-01-02", "2024-01-05", feed="iex", quiet=True).files[0].path.name
         'AAPL.2024-01.parquet'
+        >>> import_api("1m", "AAPL", "2024-01-02", "2024-01-05", root="s3://research/lake", quiet=True,
+        ...            storage_options={"endpoint": "http://127.0.0.1:8333", "allow_http": "true"}).files[0].status
+        'written'
     """
-    if str(root or "").startswith("s3://"):
-        raise InvalidInputError(
-            "import-api into an s3:// lake is not supported yet: run it into a local lake (it stages on local disk), "
-            "then copy the files; Lake('s3://...').write_bars takes any table directly"
-        )
     started = time.perf_counter()
     _check(kind, feed, adjustment, from_trades, strategy)
     if fill_gaps:
@@ -661,7 +678,7 @@ def import_api(
         first, last = _date(start, "START"), _date(end, "END")
         if last < first:
             raise InvalidInputError(f"END {last} is before START {first}")
-        found = Lake(root).gaps(kinds.of(kind).folder, _symbols(symbols), first, last)
+        found = Lake(root, storage_options=storage_options).gaps(kinds.of(kind).folder, _symbols(symbols), first, last)
         if not found:
             return ImportReport(kind, _symbols(symbols), seconds=time.perf_counter() - started)
         days = dict(found)
@@ -674,9 +691,9 @@ def import_api(
     if max_in_flight < 1:
         raise InvalidInputError(f"max_in_flight must be at least 1, got {max_in_flight}")
     wanted = _wanted_days(names, first, last, days)
-    lake = Lake(root)
+    lake = Lake(root, storage_options=storage_options)
     report = ImportReport(kind, names)
-    with Job(lake.root, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
+    with _job(lake, staging, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
         if force:
             job.reset()
         backfill = _Backfill(
@@ -819,6 +836,8 @@ def plan_import(
     from_trades: bool = False,
     asof: str | None = None,
     root: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, str] | None = None,
+    staging: str | os.PathLike[str] | None = None,
     rate: float = 200.0,
     latency: float = 0.3,
     client: AlpacaClient | None = None,
@@ -828,7 +847,8 @@ def plan_import(
 
     Bars and quotes are planned offline (quotes split adaptively while downloading: the plan shows the requests
     they start with). Trades, and bars built from them, are planned from counts: the counting requests are made
-    through ``client`` and staged, so the import that follows reuses them.
+    through ``client`` and staged, so the import that follows reuses them. ``root``, ``storage_options`` and
+    ``staging`` as in :func:`import_api`.
 
     Raises:
         InvalidInputError: bad arguments, or a trades plan without a client.
@@ -841,8 +861,8 @@ def plan_import(
     first, last = _date(start, "START"), _date(end, "END")
     if last < first:
         raise InvalidInputError(f"END {last} is before START {first}")
-    lake = Lake(root)
-    with Job(lake.root, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
+    lake = Lake(root, storage_options=storage_options)
+    with _job(lake, staging, _job_key(kind, feed, adjustment, from_trades, asof)) as job:
         backfill = _Backfill(
             kind, names, _wanted_days(names, first, last, None), lake=lake, job=job, feed=feed,
             adjustment=adjustment, from_trades=from_trades, asof=asof, strategy="packed", force_days=False,

@@ -1,6 +1,9 @@
 """An import's staging area: downloaded pieces waiting to be published, and a journal of what is done.
 
-One import job (kind, feed, adjustment, source, ``asof``) keeps ``<root>/.ticklake/staging/<job>/``:
+One import job (kind, feed, adjustment, source, ``asof``) keeps ``<staging>/<job>/``, where ``<staging>`` is
+:func:`staging_folder`: ``<root>/.ticklake/staging`` for a local lake; for a lake on object storage a local
+folder (``--staging DIR``, default one per lake under the user's cache folder, see :func:`default_staging`), so
+pieces and the journal stay on local disk and only finished lake files go to the store:
 
 - ``pieces/<request id>.parquet``: the reduced rows of one finished request chain (raw trades, 1s bars, best
   quotes, bars, or trade counts for planning), written atomically by the lake's own Parquet writer;
@@ -15,7 +18,7 @@ published only when its ``done`` line is there, so a rerun downloads only what n
 days that are not done; a finished import makes no request.
 
 Example:
-    >>> with Job(Path("lake"), "1s-sip-na-api-asofdefault") as job:
+    >>> with Job(Path("lake/.ticklake/staging"), "1s-sip-na-api-asofdefault") as job:
     ...     job.done.get("AAPL", set())
     set()
 """
@@ -25,11 +28,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
+import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +48,61 @@ from ticklake.lake.reader import read_file
 from ticklake.planner import Request
 
 Spans = list[tuple[int, int]]
+#: ``storage_options`` keys that name the store's endpoint (object_store's long and short AWS names).
+_ENDPOINT_KEYS = ("aws_endpoint", "aws_endpoint_url", "endpoint", "endpoint_url")
+
+
+def user_cache() -> Path:
+    """The user's cache folder: ``$XDG_CACHE_HOME``, else ``~/Library/Caches`` on macOS, else ``~/.cache``.
+
+    Example:
+        >>> user_cache()
+        PosixPath('/home/me/.cache')
+    """
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path.home() / ".cache"
+
+
+def default_staging(url: str, storage_options: Mapping[str, str] | None = None) -> Path:
+    """The local staging folder of a lake on object storage: ``<user cache>/ticklake/staging/<name>``, one per
+    lake. ``<name>`` is the bucket and prefix (made safe for a file name) and a hash of the URL and the endpoint,
+    so two stores with the same bucket name never share a journal. Credentials never enter it: only the endpoint
+    is read from ``storage_options`` (or ``$AWS_ENDPOINT_URL``).
+
+    Example:
+        >>> default_staging("s3://research/lake", {"endpoint": "http://127.0.0.1:8333"}).name
+        'research_lake-5ac52376ae46'
+    """
+    options = {str(k).lower(): str(v) for k, v in (storage_options or {}).items()}
+    endpoint = next((options[k] for k in _ENDPOINT_KEYS if k in options), os.environ.get("AWS_ENDPOINT_URL", ""))
+    where = url.rstrip("/").split("://", 1)[-1]
+    digest = hashlib.sha256(f"{url.rstrip('/')}\n{endpoint.rstrip('/')}".encode()).hexdigest()[:12]
+    readable = re.sub(r"[^A-Za-z0-9.\-]+", "_", where.rsplit("@", 1)[-1]).strip("_.")[:80] or "lake"
+    return user_cache() / "ticklake" / "staging" / f"{readable}-{digest}"
+
+
+def staging_folder(
+    root: Path,
+    *,
+    url: str | None = None,
+    storage_options: Mapping[str, str] | None = None,
+    staging: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Where the jobs of a lake stage: ``staging`` when given; else ``<root>/.ticklake/staging`` for a local lake
+    (``url`` None), :func:`default_staging` for a lake on object storage.
+
+    Example:
+        >>> staging_folder(Path("lake"))
+        PosixPath('lake/.ticklake/staging')
+    """
+    if staging is not None:
+        return Path(staging)
+    if url is None:
+        return Path(root, ".ticklake", "staging")
+    return default_staging(url, storage_options)
 
 
 def merge_spans(spans: Iterable[tuple[int, int]]) -> Spans:
@@ -110,22 +171,24 @@ class Piece:
 
 @dataclass
 class Job:
-    """The staging area of one import job; use as a context manager (it holds the job's lock).
+    """The staging area of one import job in ``folder`` (see :func:`staging_folder`); use as a context manager
+    (it holds the job's lock). ``legacy``: the staging folder of earlier versions (``<root>/.staging``), removed.
 
     Raises:
         LakeLockedError: another import of the same job is running.
         LakeIOError: the staging folder cannot be created or written.
     """
 
-    root: Path
+    folder: Path
     key: str
+    legacy: Path | None = None
     pieces: dict[str, Piece] = field(default_factory=dict)
     done: dict[str, set[str]] = field(default_factory=dict)
     #: (purpose, symbol) -> {piece id: piece}
     _index: dict[tuple[str, str], dict[str, Piece]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.dir = Path(self.root, ".ticklake", "staging", self.key)
+        self.dir = Path(self.folder, self.key)
         # Download threads stage pieces while the publishing thread marks days done: one lock for the state.
         self._mutex = threading.RLock()
         self._lock_fd: int | None = None
@@ -145,8 +208,8 @@ class Job:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise LakeLockedError(
-                f"another import of the same data ({self.key}) is running in {self.root} (pid {holder}); "
-                "wait for it to finish, or stop it and run this command again to resume"
+                f"another import of the same data ({self.key}) is running with the staging folder {self.dir} "
+                f"(pid {holder}); wait for it to finish, or stop it and run this command again to resume"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -158,10 +221,11 @@ class Job:
         except BaseException:
             self.__exit__(None, None, None)
             raise
-        # The staging layout of earlier versions (``<root>/.staging/<job>``) cannot be resumed from: remove it.
-        shutil.rmtree(Path(self.root, ".staging", self.key), ignore_errors=True)
-        with contextlib.suppress(OSError):
-            Path(self.root, ".staging").rmdir()
+        if self.legacy is not None:
+            # The staging layout of earlier versions (``<root>/.staging/<job>``) cannot be resumed from: remove it.
+            shutil.rmtree(Path(self.legacy, self.key), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.legacy.rmdir()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
@@ -337,4 +401,13 @@ class Job:
                 return
 
 
-__all__ = ["Job", "Piece", "intersect_spans", "merge_spans", "subtract_spans"]
+__all__ = [
+    "Job",
+    "Piece",
+    "default_staging",
+    "intersect_spans",
+    "merge_spans",
+    "staging_folder",
+    "subtract_spans",
+    "user_cache",
+]
