@@ -2,12 +2,17 @@
 
     python benches/compare.py [--trades N] [--quotes N] [--repeat K]
     python benches/compare.py --quote-memory [--quotes N]     # peak RSS of streaming quotes (run as a subprocess)
+    python benches/compare.py --sweep [--sweep-trades N]      # 1s bars over trades per bar x symbols (see below)
 
 Input: ``ticklake.sample`` trades and quotes for SPY, April 2024 (seeded). Only the columns a job needs are kept
 before timing; conversions to each tool's native frame (pandas DataFrame, numpy arrays, DuckDB registration) happen
 outside the timed region, while every tool's own output construction is inside it. Each timing is the best of
 ``--repeat`` runs (a tool whose first run takes over ``SLOW_S`` seconds runs once). Every alternative's result is
 checked against ticklake (row count, plus column sums for bars) and a warning is printed on any mismatch.
+
+``--sweep`` runs only the shape sweep: 1s bars at 1 to 1,000 trades per bar, of one symbol and of 500 interleaved
+symbols, ticklake on 1 and 2 threads and its default, plain and with Alpaca's rules, against numpy ``reduceat`` and
+polars doing plain bars on the same trades; the variants alternate within each round and the best round counts.
 """
 
 from __future__ import annotations
@@ -604,12 +609,14 @@ def polars_sweep_candidates(df: Any, symbols: int) -> dict[str, Callable[[], Any
             ),
         }
     return {
-        "group_by_dynamic": lambda: df.group_by_dynamic("timestamp", every="1s", group_by="symbol")
-        .agg(aggs)
-        .sort("symbol", maintain_order=True),
-        "truncate+group_by": lambda: df.group_by("symbol", pl.col("timestamp").dt.truncate("1s"))
-        .agg(aggs)
-        .sort("symbol", "timestamp"),
+        "group_by_dynamic": lambda: (
+            df.group_by_dynamic("timestamp", every="1s", group_by="symbol")
+            .agg(aggs)
+            .sort("symbol", maintain_order=True)
+        ),
+        "truncate+group_by": lambda: (
+            df.group_by("symbol", pl.col("timestamp").dt.truncate("1s")).agg(aggs).sort("symbol", "timestamp")
+        ),
     }
 
 
@@ -628,6 +635,59 @@ def alternating_best(fns: dict[str, Callable[[], Any]], repeat: int) -> tuple[di
     return best, last
 
 
+def sweep_shape(n: int, per_bar: int, symbols: int, repeat: int) -> dict[str, Any]:
+    """One shape of the sweep: every variant timed on the same trades, results checked against threads=1."""
+    full = sweep_trades(n, per_bar, symbols, seed=per_bar * 7 + symbols)
+    plain = full.select([c for c in ("symbol", "timestamp", "price", "size") if c in full.column_names])
+    fill = None if symbols > 1 else "SPY"
+    ts, price, size = np_col(plain, "timestamp"), np_col(plain, "price"), np_col(plain, "size")
+    fns: dict[str, Callable[[], Any]] = {}
+    for threads in (1, 2, None):
+        tag = {1: "t1", 2: "t2", None: "default"}[threads]
+        fns[f"plain {tag}"] = lambda t=threads: ticklake.bars(
+            plain, interval="1s", symbol=fill, conditions="all", threads=t
+        )
+        fns[f"alpaca {tag}"] = lambda t=threads: ticklake.bars(
+            full, interval="1s", symbol=fill, conditions="alpaca", threads=t
+        )
+    if symbols == 1:
+        fns["numpy"] = lambda: np_bars(ts, price, size, NS, vwap=False)
+    else:
+        codes = plain.column("symbol").combine_chunks().dictionary_encode().indices.to_numpy()
+        fns["numpy"] = lambda: np_bars_symbols(codes, ts, price, size, NS)
+    polars_names = []
+    if pl is not None:
+        df = pl.from_arrow(plain)
+        for name, fn in polars_sweep_candidates(df, symbols).items():
+            fns[f"polars {name}"] = fn
+            polars_names.append(f"polars {name}")
+    best, last = alternating_best(fns, repeat)
+    shape = f"sweep {symbols} symbols x {per_bar}/bar"
+    bars_out = last["plain t1"].num_rows
+    for kind in ("plain", "alpaca"):
+        for tag in ("t2", "default"):
+            if not last[f"{kind} {tag}"].equals(last[f"{kind} t1"]):
+                warn(f"{shape}: ticklake {kind} {tag} differs from threads=1")
+    got = last["numpy"]
+    if len(got["open"]) != bars_out:
+        warn(f"{shape}: numpy gives {len(got['open'])} bars vs ticklake {bars_out}")
+    elif symbols == 1 and not np.array_equal(got["close"], np_col(last["plain t1"], "close")):
+        warn(f"{shape}: numpy closes differ from ticklake's")
+    for name in polars_names:
+        if last[name].height != bars_out:
+            warn(f"{shape}: {name} gives {last[name].height} bars vs ticklake {bars_out}")
+    alts = {"numpy": best["numpy"]} | {name: best[name] for name in polars_names}
+    fastest = min(alts, key=alts.__getitem__)
+    return {
+        "symbols": symbols,
+        "per_bar": n / bars_out,
+        "bars": bars_out,
+        **best,
+        "alt": alts[fastest],
+        "fastest": fastest,
+    }
+
+
 def bench_sweep(args: argparse.Namespace) -> None:
     """1s bars over a grid of shapes (trades per bar x symbols), ticklake on 1 and 2 threads and its default, plain
     and with Alpaca's rules, against numpy reduceat and polars doing plain bars on the same trades."""
@@ -636,66 +696,15 @@ def bench_sweep(args: argparse.Namespace) -> None:
     lines = []
     for symbols in SWEEP_SYMBOLS:
         for per_bar in SWEEP_PER_BAR:
-            full = sweep_trades(n, per_bar, symbols, seed=per_bar * 7 + symbols)
-            sym = "symbol" if symbols > 1 else None
-            plain = full.select([c for c in ("symbol", "timestamp", "price", "size") if c in full.column_names])
-            fill = None if symbols > 1 else "SPY"
-            ts, price, size = np_col(plain, "timestamp"), np_col(plain, "price"), np_col(plain, "size")
-            fns: dict[str, Callable[[], Any]] = {}
-            for threads in (1, 2, None):
-                tag = {1: "t1", 2: "t2", None: "default"}[threads]
-                fns[f"plain {tag}"] = lambda t=threads: ticklake.bars(
-                    plain, interval="1s", symbol=fill, conditions="all", threads=t
-                )
-                fns[f"alpaca {tag}"] = lambda t=threads: ticklake.bars(
-                    full, interval="1s", symbol=fill, conditions="alpaca", threads=t
-                )
-            if sym is None:
-                fns["numpy"] = lambda: np_bars(ts, price, size, NS, vwap=False)
-            else:
-                codes = plain.column("symbol").combine_chunks().dictionary_encode().indices.to_numpy()
-                fns["numpy"] = lambda codes=codes: np_bars_symbols(codes, ts, price, size, NS)
-            polars_names = []
-            if pl is not None:
-                df = pl.from_arrow(plain)
-                for name, fn in polars_sweep_candidates(df, symbols).items():
-                    fns[f"polars {name}"] = fn
-                    polars_names.append(f"polars {name}")
-            best, last = alternating_best(fns, args.repeat)
-            ref = last["plain t1"]
-            bars_out = ref.num_rows
-            for name in ("plain t2", "plain default"):
-                if not last[name].equals(ref):
-                    warn(f"sweep {symbols} symbols x {per_bar}/bar: ticklake {name} differs from threads=1")
-            for name in ("alpaca t2", "alpaca default"):
-                if not last[name].equals(last["alpaca t1"]):
-                    warn(f"sweep {symbols} symbols x {per_bar}/bar: ticklake {name} differs from threads=1")
-            got = last["numpy"]
-            if len(got["open"]) != bars_out or (sym is None and not np.array_equal(got["close"], np_col(ref, "close"))):
-                warn(f"sweep {symbols} symbols x {per_bar}/bar: numpy gives {len(got['open'])} bars vs {bars_out}")
-            for name in polars_names:
-                if last[name].height != bars_out:
-                    warn(f"sweep: {name} gives {last[name].height} bars vs ticklake {bars_out}")
-            alts = {"numpy": best["numpy"]} | {name: best[name] for name in polars_names}
-            fastest = min(alts, key=alts.__getitem__)
-            alt = alts[fastest]
-            row = {
-                "symbols": symbols,
-                "per_bar": n / bars_out,
-                "bars": bars_out,
-                **{k: v for k, v in best.items()},
-                "alt": alt,
-                "fastest": fastest,
-            }
-            lines.append(row)
+            r = sweep_shape(n, per_bar, symbols, args.repeat)
+            lines.append(r)
             print(
-                f"  {symbols:>3} sym x {per_bar:>4}/bar: plain t1 {best['plain t1'] * 1e3:7.1f} ms t2 "
-                f"{best['plain t2'] * 1e3:7.1f} default {best['plain default'] * 1e3:7.1f} | alpaca t1 "
-                f"{best['alpaca t1'] * 1e3:7.1f} t2 {best['alpaca t2'] * 1e3:7.1f} default "
-                f"{best['alpaca default'] * 1e3:7.1f} | {fastest} {alt * 1e3:7.1f} ms",
+                f"  {symbols:>3} sym x {per_bar:>4}/bar: plain t1 {r['plain t1'] * 1e3:7.1f} ms t2 "
+                f"{r['plain t2'] * 1e3:7.1f} default {r['plain default'] * 1e3:7.1f} | alpaca t1 "
+                f"{r['alpaca t1'] * 1e3:7.1f} t2 {r['alpaca t2'] * 1e3:7.1f} default "
+                f"{r['alpaca default'] * 1e3:7.1f} | {r['fastest']} {r['alt'] * 1e3:7.1f} ms",
                 flush=True,
             )
-            del full, plain, fns, last, ref, got
             gc.collect()
     print(
         "\n=== shape sweep (ms; ratio = fastest alternative's plain bars / ticklake's default; t2/t1 = 2 threads over"
@@ -716,11 +725,14 @@ def bench_sweep(args: argparse.Namespace) -> None:
             f"{polars_best * 1e3:7.1f} | {r['alt'] / r['plain default']:7.2f} {r['alt'] / r['alpaca default']:8.2f} | "
             f"{r['plain t2'] / r['plain t1']:7.2f} {r['alpaca t2'] / r['alpaca t1']:7.2f}"
         )
-    worst = max(max(r["plain t2"] / r["plain t1"], r["alpaca t2"] / r["alpaca t1"]) for r in lines)
+    worst = max(
+        r[f"{kind} {tag}"] / r[f"{kind} t1"] for r in lines for kind in ("plain", "alpaca") for tag in ("t2", "default")
+    )
     print(
         f"min plain ratio {min(r['alt'] / r['plain default'] for r in lines):.2f}x, min alpaca ratio "
-        f"{min(r['alt'] / r['alpaca default'] for r in lines):.2f}x, worst t2/t1 {worst:.2f}"
+        f"{min(r['alt'] / r['alpaca default'] for r in lines):.2f}x, worst (t2 or default) / t1 {worst:.2f}"
     )
+
 
 # ---------------------------------------------------------------------------------------------- streaming memory
 def quote_memory(args: argparse.Namespace) -> None:
@@ -826,7 +838,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quote-memory", action="store_true", help="only run the streaming memory measurement")
     ap.add_argument("--skip-quote-memory", action="store_true")
-    ap.add_argument("--sweep", action="store_true", help="only run the shape sweep (1s bars over trades per bar x symbols)")
+    ap.add_argument(
+        "--sweep", action="store_true", help="only run the shape sweep (1s bars over trades per bar x symbols)"
+    )
     ap.add_argument("--sweep-trades", type=int, default=5_000_000, help="trades per shape of the sweep")
     args = ap.parse_args()
     harness.require_release()

@@ -348,22 +348,72 @@ impl<K: Kernel> Stream<K> {
         let groups = group_by_symbol(symbols)?;
         let grouped = self.kernel.scatter(cols, &groups.dest)?;
         let ts = K::timestamps(&grouped);
-        let mut work: HashMap<String, K::State> = HashMap::with_capacity(groups.runs.len());
-        let mut out = self.kernel.new_out();
+        // Each symbol with its state so far; the runs are independent, so several threads take a share each.
+        let mut runs = Vec::with_capacity(groups.runs.len());
         for (rows, key) in groups.runs {
-            let mut state = self.states.get(key).cloned().unwrap_or_default();
+            let state = self.states.get(key).cloned().unwrap_or_default();
             if K::last_ts(&state).is_some_and(|last| ts[rows.start] < last) {
                 return None;
             }
-            let status = self.run_split(&grouped, rows, &mut state, Some(key), &mut out);
-            if status.bad || status.unsorted || status.overflow.is_some() {
-                return None;
+            runs.push((rows, key, state));
+        }
+        let parts = self.threads.min(ts.len() / self.min_rows_per_thread).max(1);
+        let kernel = &self.kernel;
+        let grouped = &grouped;
+        let work_on = move |share: Vec<(Range<usize>, &str, K::State)>| {
+            let mut out = kernel.new_out();
+            let mut done = Vec::with_capacity(share.len());
+            for (rows, key, mut state) in share {
+                let end = rows.end;
+                let status = kernel.run(grouped, rows, &mut state, Some(key), &mut out);
+                if status.bad || status.unsorted || status.overflow.is_some() {
+                    return None;
+                }
+                if flush {
+                    kernel.flush(&state, Some(key), &mut out);
+                    state = K::resume(ts[end - 1]);
+                }
+                done.push((key.to_owned(), state));
             }
-            if flush {
-                self.kernel.flush(&state, Some(key), &mut out);
-                state = K::resume(ts[rows.end - 1]);
+            Some((done, out))
+        };
+        let results = if parts == 1 {
+            vec![work_on(runs)]
+        } else {
+            // Contiguous shares of similar row counts, so the outputs concatenate in symbol order.
+            let mut shares: Vec<Vec<_>> = Vec::with_capacity(parts);
+            let mut share = Vec::new();
+            let mut taken = 0;
+            for run in runs {
+                taken += run.0.len();
+                share.push(run);
+                if taken * parts >= ts.len() * (shares.len() + 1) {
+                    shares.push(std::mem::take(&mut share));
+                }
             }
-            work.insert(key.to_owned(), state);
+            if !share.is_empty() {
+                shares.push(share);
+            }
+            thread::scope(|scope| {
+                let handles: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| scope.spawn(move || work_on(share)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        let mut work: HashMap<String, K::State> = HashMap::new();
+        let mut out = kernel.new_out();
+        for result in results {
+            let (done, more) = result?;
+            work.extend(done);
+            kernel.append(&mut out, more);
         }
         Some((work, out))
     }
