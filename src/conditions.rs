@@ -200,7 +200,8 @@ impl Rules {
                 self.condition_rules(list, tapes.as_ref(), first, rules);
             }
             if let Some(update) = &update {
-                let rows = first..first + rules.len();
+                let len = rules.len();
+                let rows = first..first + len;
                 let mut cancel = |i: usize| {
                     if matches!(update.value(i), "canceled" | "incorrect") {
                         rules[i - first] = 0;
@@ -210,7 +211,7 @@ impl Rules {
                 match update.nulls() {
                     Some(nulls) => nulls
                         .inner()
-                        .slice(first, rules.len())
+                        .slice(first, len)
                         .set_indices()
                         .for_each(|k| cancel(first + k)),
                     None => rows.for_each(cancel),
