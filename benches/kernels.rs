@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const N_TRADES: usize = 4_000_000;
@@ -107,7 +109,14 @@ fn trades_batch(n: usize) -> RecordBatch {
 /// The trades with Alpaca's columns: a few condition lists in realistic shares, tape C, no updates.
 fn with_conditions(trades: &RecordBatch) -> RecordBatch {
     let mut rng = XorShift(0x0DDB_A11C_0DE5_0013);
-    let lists: [&[&str]; 6] = [&["@"], &["@", "I"], &["@", "F"], &["@", "T"], &["@", "F", "I"], &["@", "T", "I"]];
+    let lists: [&[&str]; 6] = [
+        &["@"],
+        &["@", "I"],
+        &["@", "F"],
+        &["@", "T"],
+        &["@", "F", "I"],
+        &["@", "T", "I"],
+    ];
     let mut conditions = ListBuilder::new(StringBuilder::new());
     for _ in 0..trades.num_rows() {
         let pick = match rng.below(100) {
@@ -124,8 +133,8 @@ fn with_conditions(trades: &RecordBatch) -> RecordBatch {
         conditions.append(true);
     }
     let tape: StringArray = std::iter::repeat_n(Some("C"), trades.num_rows()).collect();
-    let mut columns: Vec<(&str, ArrayRef)> = trades
-        .schema()
+    let schema = trades.schema();
+    let mut columns: Vec<(&str, ArrayRef)> = schema
         .fields()
         .iter()
         .zip(trades.columns())

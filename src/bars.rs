@@ -301,6 +301,10 @@ impl BarKernel {
     ///
     /// Open is the first trade with an open/close rule; close is the last [`OC_ALWAYS`] trade, or the first
     /// [`OC_FIRST`] one while none came before it.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one hot loop: split up, the per-bar locals would go through memory"
+    )]
     fn run_rules<const VWAP: bool>(
         &self,
         c: &TradeCols,
@@ -408,10 +412,11 @@ impl BarKernel {
             b.volume = if bound <= i128::from(i64::MAX) {
                 b.volume.wrapping_add(sum)
             } else {
-                let counted = sz[i..j]
-                    .iter()
-                    .zip(&rules[i..j])
-                    .map(|(&s, &rule)| if rule & VOLUME != 0 { s } else { 0 });
+                let counted =
+                    sz[i..j]
+                        .iter()
+                        .zip(&rules[i..j])
+                        .map(|(&s, &rule)| if rule & VOLUME != 0 { s } else { 0 });
                 let (v, at) = checked_sum_iter(b.volume, counted);
                 if status.overflow.is_none() {
                     status.overflow = at.map(|k| base + i + k);
@@ -591,7 +596,7 @@ impl Kernel for BarKernel {
                 .vwap
                 .iter()
                 .any(|v| v.is_nan())
-                .then(|| NullBuffer::from_iter(out.vwap.iter().map(|v| !v.is_nan())));
+                .then(|| out.vwap.iter().map(|v| !v.is_nan()).collect::<NullBuffer>());
             columns.push(Arc::new(Float64Array::new(out.vwap.into(), nulls)));
         }
         columns.push(Arc::new(Int64Array::from(out.count)));
@@ -794,7 +799,7 @@ mod rule_tests {
         let (mut ts, mut price, mut size) = (vec![], vec![], vec![]);
         let (mut lists, mut tapes, mut updates) = (vec![], vec![], vec![]);
         // A few distinct lists, as in real data, plus now and then a random one.
-        let pool: Vec<Vec<&str>> = (0..1 + rng.below(6))
+        let pool: Vec<Vec<&str>> = (0..=rng.below(6))
             .map(|_| {
                 (0..rng.below(4))
                     .map(|_| CODES[rng.below(CODES.len() as u64) as usize])
@@ -824,7 +829,17 @@ mod rule_tests {
                 ),
                 _ => Some(pool[rng.below(pool.len() as u64) as usize].clone()),
             });
-            tapes.push([Some("A"), Some("B"), Some("C"), Some("O"), Some("N"), None, Some("CC")][rng.below(7) as usize]);
+            tapes.push(
+                [
+                    Some("A"),
+                    Some("B"),
+                    Some("C"),
+                    Some("O"),
+                    Some("N"),
+                    None,
+                    Some("CC"),
+                ][rng.below(7) as usize],
+            );
             updates.push(match rng.below(30) {
                 0 => Some("canceled"),
                 1 => Some("incorrect"),
@@ -858,19 +873,36 @@ mod rule_tests {
         RecordBatch::try_from_iter([
             (
                 "timestamp",
-                Arc::new(TimestampNanosecondArray::from(c.ts.clone()).with_timezone("UTC")) as ArrayRef,
+                Arc::new(TimestampNanosecondArray::from(c.ts.clone()).with_timezone("UTC"))
+                    as ArrayRef,
             ),
-            ("price", Arc::new(Float64Array::from(c.price.clone())) as ArrayRef),
-            ("size", Arc::new(Int64Array::from(c.size.clone())) as ArrayRef),
+            (
+                "price",
+                Arc::new(Float64Array::from(c.price.clone())) as ArrayRef,
+            ),
+            (
+                "size",
+                Arc::new(Int64Array::from(c.size.clone())) as ArrayRef,
+            ),
             ("conditions", Arc::new(lists.finish()) as ArrayRef),
-            ("tape", Arc::new(StringArray::from(c.tapes.clone())) as ArrayRef),
-            ("update", Arc::new(StringArray::from(c.updates.clone())) as ArrayRef),
+            (
+                "tape",
+                Arc::new(StringArray::from(c.tapes.clone())) as ArrayRef,
+            ),
+            (
+                "update",
+                Arc::new(StringArray::from(c.updates.clone())) as ArrayRef,
+            ),
         ])
         .unwrap()
     }
 
     /// Bars trade by trade, straight from the rule definitions; `Err` on an int64 volume overflow.
-    fn reference(c: &Case, interval: Interval, rules: &Rules) -> std::result::Result<Vec<String>, String> {
+    fn reference(
+        c: &Case,
+        interval: Interval,
+        rules: &Rules,
+    ) -> std::result::Result<Vec<String>, String> {
         let mut order: Vec<usize> = (0..c.ts.len()).collect();
         order.sort_by_key(|&i| c.ts[i]);
         let mut bars = Vec::new();
@@ -922,7 +954,9 @@ mod rule_tests {
                     } else {
                         String::new()
                     };
-                    bars.push(format!("{label} {o:?} {h:?} {l:?} {cl:?} {volume} {count}{vwap}"));
+                    bars.push(format!(
+                        "{label} {o:?} {h:?} {l:?} {cl:?} {volume} {count}{vwap}"
+                    ));
                 }
             }
         }
@@ -955,9 +989,9 @@ mod rule_tests {
             .clone();
         let (open, high, low, close) = (f("open"), f("high"), f("low"), f("close"));
         let (volume, count) = (i("volume"), i("trade_count"));
-        let vwap = out.column_by_name("vwap").map(|v| {
-            v.as_any().downcast_ref::<Float64Array>().unwrap().clone()
-        });
+        let vwap = out
+            .column_by_name("vwap")
+            .map(|v| v.as_any().downcast_ref::<Float64Array>().unwrap().clone());
         (0..out.num_rows())
             .map(|r| {
                 let v = vwap.as_ref().map_or(String::new(), |v| {

@@ -109,6 +109,9 @@ pub trait Kernel: Clone + Send + Sync {
     }
 }
 
+/// New states and the output of a batch.
+type Committed<K> = (HashMap<String, <K as Kernel>::State>, <K as Kernel>::Out);
+
 enum Attempt<S, O> {
     /// New states, output, and whether the output is already sorted by (symbol, time).
     Done(HashMap<String, S>, O, bool),
@@ -341,7 +344,7 @@ impl<K: Kernel> Stream<K> {
         cols: &K::Cols,
         symbols: &StringArray,
         flush: bool,
-    ) -> Option<(HashMap<String, K::State>, K::Out)> {
+    ) -> Option<Committed<K>> {
         if !self.grouping || !interleaved(symbols) {
             return None;
         }
@@ -434,9 +437,13 @@ impl<K: Kernel> Stream<K> {
             return self.kernel.run(cols, rows, state, symbol, out);
         }
         let ts = K::timestamps(cols);
-        let parts = split_at_intervals(ts, rows.clone(), self.threads, self.min_rows_per_thread, |t| {
-            self.kernel.interval_end(t)
-        });
+        let parts = split_at_intervals(
+            ts,
+            rows.clone(),
+            self.threads,
+            self.min_rows_per_thread,
+            |t| self.kernel.interval_end(t),
+        );
         let Some((first, rest)) = parts.split_first() else {
             return RunStatus::default();
         };
@@ -582,7 +589,7 @@ fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
     Some(Groups { dest, runs })
 }
 
-/// A multiply-rotate hasher for short keys (symbols): far cheaper per row than SipHash, and the keys come from the
+/// A multiply-rotate hasher for short keys (symbols): far cheaper per row than `SipHash`, and the keys come from the
 /// caller's own batch.
 #[derive(Default, Clone, Copy)]
 struct FastHasher(u64);
@@ -592,16 +599,17 @@ impl std::hash::Hasher for FastHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7CC1_B727_220A_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517C_C1B7_2722_0A95);
         }
     }
 
     fn write_u8(&mut self, byte: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x51_7CC1_B727_220A_95);
+        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x517C_C1B7_2722_0A95);
     }
 
     fn write_usize(&mut self, value: usize) {
-        self.0 = (self.0.rotate_left(5) ^ value as u64).wrapping_mul(0x51_7CC1_B727_220A_95);
+        self.0 = (self.0.rotate_left(5) ^ value as u64).wrapping_mul(0x517C_C1B7_2722_0A95);
     }
 
     fn finish(&self) -> u64 {
@@ -893,9 +901,13 @@ mod tests {
             };
             // Without regrouping interleaved symbols, on one thread: the plain path everything else must equal.
             let want = run(1, 1, false);
-            for (threads, min_rows, grouping) in
-                [(1, 1, true), (2, 1, true), (3, 2, false), (5, 1, true), (8, 3, true)]
-            {
+            for (threads, min_rows, grouping) in [
+                (1, 1, true),
+                (2, 1, true),
+                (3, 2, false),
+                (5, 1, true),
+                (8, 3, true),
+            ] {
                 assert_eq!(
                     run(threads, min_rows, grouping),
                     want,
