@@ -295,9 +295,10 @@ impl BarKernel {
         status
     }
 
-    /// Alpaca's rules: each trade of `rows` carries its rule byte (`rules[k]` for row `rows.start + k`). Shaped like [`Self::run_plain`]: the outer loop starts
-    /// bars, the inner one applies each trade's rule without a branch (a trade that does not count for a field
-    /// leaves it as it was), and the int64 overflow bound is looked at once per bar.
+    /// Alpaca's rules: each trade of `rows` carries its rule byte (`rules[k]` for row `rows.start + k`). Shaped
+    /// like [`Self::run_plain`]: the outer loop starts bars, the inner one applies each trade's rule without a
+    /// branch (a trade that does not count for a field leaves it as it was) and folds validity, order and int64
+    /// overflow into flags looked at once per bar.
     ///
     /// Open is the first trade with an open/close rule; close is the last [`OC_ALWAYS`] trade, or the first
     /// [`OC_FIRST`] one while none came before it.
@@ -348,13 +349,25 @@ impl BarKernel {
                 };
             }
             let end = b.end;
-            let (mut open, mut high, mut low, mut close) = (b.open, b.high, b.low, b.close);
-            let mut open_set = b.set & SET_OPEN != 0;
-            let mut close_set = b.set & SET_CLOSE != 0;
-            let mut hl_set = b.set & SET_HIGH_LOW != 0;
+            // Unset fields as sentinels (NaN open/close, infinite high/low): no flags live in the loop.
+            let mut open = if b.set & SET_OPEN != 0 {
+                b.open
+            } else {
+                f64::NAN
+            };
+            let mut close = if b.set & SET_CLOSE != 0 {
+                b.close
+            } else {
+                f64::NAN
+            };
+            let (mut high, mut low) = if b.set & SET_HIGH_LOW != 0 {
+                (b.high, b.low)
+            } else {
+                (f64::NEG_INFINITY, f64::INFINITY)
+            };
             let (mut pv, mut pv_volume) = (b.pv, b.pv_volume);
-            let (mut sum, mut max_size, mut count) = (0i64, 0i64, 0i64);
-            let (mut bad, mut unsorted) = (false, false);
+            let (mut volume, mut overflowed, mut count) = (b.volume, false, 0i64);
+            let mut odd = false;
             let mut j = ts.len();
             for (k, (((&t, &p), &s), &rule)) in ts[i..]
                 .iter()
@@ -367,51 +380,48 @@ impl BarKernel {
                     j = i + k;
                     break;
                 }
-                unsorted |= t < prev;
+                odd |= (t < prev) | !(p > 0.0 && p < f64::INFINITY) | (s < 0);
                 prev = t;
-                bad |= !(p > 0.0 && p < f64::INFINITY) | (s < 0);
                 let oc = rule & OC_MASK;
                 let sets = oc != OC_NONE;
-                open = if sets & !open_set { p } else { open };
-                close = if (oc == OC_ALWAYS) | (sets & !close_set) {
+                open = if sets & open.is_nan() { p } else { open };
+                close = if (oc == OC_ALWAYS) | (sets & close.is_nan()) {
                     p
                 } else {
                     close
                 };
-                open_set |= sets;
-                close_set |= sets;
                 let hl = rule & HIGH_LOW != 0;
                 high = if hl & (p > high) { p } else { high };
                 low = if hl & (p < low) { p } else { low };
-                hl_set |= hl;
-                let counts = rule & VOLUME != 0;
-                let s = if counts { s } else { 0 };
-                sum = sum.wrapping_add(s);
-                max_size = max_size.max(s);
-                count += i64::from(counts);
+                let counted = i64::from((rule & VOLUME) >> 3);
+                let s = s & -counted;
+                let (v, o) = volume.overflowing_add(s);
+                volume = v;
+                overflowed |= o;
+                count += counted;
                 if VWAP {
-                    let weighted = counts & hl;
+                    let weighted = hl & (counted != 0);
                     pv += if weighted { p * s as f64 } else { 0.0 };
                     pv_volume = pv_volume.saturating_add(if weighted { s } else { 0 });
                 }
             }
-            status.bad |= bad;
-            status.unsorted |= unsorted;
+            // An invalid value is reported as disorder: the stream looks for invalid values before it sorts.
+            status.unsorted |= odd;
             b.open = open;
             b.high = high;
             b.low = low;
             b.close = close;
-            b.set = if open_set { SET_OPEN } else { 0 }
-                | if close_set { SET_CLOSE } else { 0 }
-                | if hl_set { SET_HIGH_LOW } else { 0 };
+            b.set = if open.is_nan() { 0 } else { SET_OPEN }
+                | if close.is_nan() { 0 } else { SET_CLOSE }
+                | if high > f64::NEG_INFINITY {
+                    SET_HIGH_LOW
+                } else {
+                    0
+                };
             b.pv = pv;
             b.pv_volume = pv_volume;
             b.count += count;
-            // Sizes of trades that do not count are 0 here, so this bounds the bar's volume as in the plain loop.
-            let bound = i128::from(max_size) * (j - i) as i128 + i128::from(b.volume);
-            b.volume = if bound <= i128::from(i64::MAX) {
-                b.volume.wrapping_add(sum)
-            } else {
+            b.volume = if overflowed {
                 let counted =
                     sz[i..j]
                         .iter()
@@ -422,6 +432,8 @@ impl BarKernel {
                     status.overflow = at.map(|k| base + i + k);
                 }
                 v
+            } else {
+                volume
             };
             i = j;
         }
@@ -629,6 +641,10 @@ impl Kernel for BarKernel {
 
     fn append(&self, out: &mut BarOut, more: BarOut) {
         out.append(more);
+    }
+
+    fn max_out(&self, ts: &[i64]) -> usize {
+        self.spec.interval.max_buckets(ts)
     }
 
     fn reserve(&self, out: &mut BarOut, ts: &[i64]) {
@@ -1029,7 +1045,8 @@ mod rule_tests {
                 let one = bars([Ok(b.clone())], interval, "alpaca", None, false, threads);
                 let mut agg = bar_aggregator(interval, "alpaca", None, false, threads)
                     .unwrap()
-                    .with_min_rows_per_thread(1);
+                    .with_min_rows_per_thread(1)
+                    .with_min_rows_per_output_row(0);
                 let mut start = 0;
                 let mut parts = Vec::new();
                 let mut failed = None;

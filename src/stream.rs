@@ -20,7 +20,8 @@ use crate::schema;
 pub struct RunStatus {
     /// Some value was invalid: the caller asks the kernel which row.
     pub bad: bool,
-    /// A timestamp was lower than the one before it.
+    /// A timestamp was lower than the one before it. A kernel may also set it for an invalid value instead of
+    /// `bad`: the stream looks for invalid values before it sorts, so either way the error names the first one.
     pub unsorted: bool,
     /// First row (within the batch) where an int64 sum overflowed.
     pub overflow: Option<usize>,
@@ -28,6 +29,11 @@ pub struct RunStatus {
 
 /// A run shorter than this many rows per thread stays on one thread.
 const MIN_ROWS_PER_THREAD: usize = 1 << 18;
+
+/// Runs expected to emit a row per fewer input rows than this stay on one thread: the threads' outputs are copied
+/// into one (into memory touched for the first time), which for dense output costs more than the second thread
+/// saves (issue 13: 8 trades per bar ran 2.2x slower on two threads).
+const MIN_ROWS_PER_OUTPUT_ROW: usize = 32;
 
 /// Threads the kernels use unless told otherwise: the cores this process may run on, at most 8.
 #[must_use]
@@ -102,6 +108,10 @@ pub trait Kernel: Clone + Send + Sync {
     fn append(&self, out: &mut Self::Out, more: Self::Out);
     /// Makes room in `out` for what the sorted timestamps `ts` can emit (a hint: output past it still fits).
     fn reserve(&self, _out: &mut Self::Out, _ts: &[i64]) {}
+    /// At most how many rows the sorted timestamps `ts` emit (a bound, for choosing the thread count).
+    fn max_out(&self, ts: &[i64]) -> usize {
+        ts.len()
+    }
     /// The columns with row `i` moved to row `dest[i]` (`dest` is a permutation), if the kernel can regroup its
     /// columns; then batches of interleaved symbols are regrouped by symbol before aggregation.
     fn scatter(&self, _cols: &Self::Cols, _dest: &[u32]) -> Option<Self::Cols> {
@@ -129,6 +139,7 @@ pub struct Stream<K: Kernel> {
     finished: bool,
     threads: usize,
     min_rows_per_thread: usize,
+    min_rows_per_output_row: usize,
     /// Regroup batches of interleaved symbols by symbol first (see [`Stream::with_grouping`]).
     grouping: bool,
 }
@@ -145,8 +156,17 @@ impl<K: Kernel> Stream<K> {
             finished: false,
             threads: default_threads(),
             min_rows_per_thread: MIN_ROWS_PER_THREAD,
+            min_rows_per_output_row: MIN_ROWS_PER_OUTPUT_ROW,
             grouping: true,
         }
+    }
+
+    /// Splits a run over threads only when it is expected to emit at most one row per `rows` input rows (default
+    /// 32; 0 lets tests cut dense tiny inputs).
+    #[must_use]
+    pub fn with_min_rows_per_output_row(mut self, rows: usize) -> Self {
+        self.min_rows_per_output_row = rows;
+        self
     }
 
     /// Whether batches whose symbols are interleaved are regrouped by symbol before aggregation (the default;
@@ -360,7 +380,15 @@ impl<K: Kernel> Stream<K> {
             }
             runs.push((rows, key, state));
         }
-        let parts = self.threads.min(ts.len() / self.min_rows_per_thread).max(1);
+        let out_rows: usize = runs
+            .iter()
+            .map(|(rows, _, _)| self.kernel.max_out(&ts[rows.clone()]))
+            .sum();
+        let parts = if out_rows * self.min_rows_per_output_row > ts.len() {
+            1
+        } else {
+            self.threads.min(ts.len() / self.min_rows_per_thread).max(1)
+        };
         let kernel = &self.kernel;
         let grouped = &grouped;
         let work_on = move |share: Vec<(Range<usize>, &str, K::State)>| {
@@ -889,12 +917,14 @@ mod tests {
                 if quotes {
                     let s = quote_sampler(None, false, threads)
                         .with_min_rows_per_thread(min_rows)
+                        .with_min_rows_per_output_row(0)
                         .with_grouping(grouping);
                     outputs(s, &batch, &cuts)
                 } else {
                     let s = bar_aggregator(interval, "all", None, false, threads)
                         .unwrap()
                         .with_min_rows_per_thread(min_rows)
+                        .with_min_rows_per_output_row(0)
                         .with_grouping(grouping);
                     outputs(s, &batch, &cuts)
                 }
