@@ -159,6 +159,14 @@ impl BarOut {
     }
 }
 
+/// `a` if `pick`, else `b`, without a branch: the rule bytes are random, and the compiler turns some `if`s on
+/// them into jumps that mispredict.
+#[inline]
+fn select(pick: bool, a: f64, b: f64) -> f64 {
+    let mask = u64::from(pick).wrapping_neg();
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
 /// `volume` plus `sizes` (wrapping), and the index of the size whose addition first overflowed int64, if any.
 fn checked_sum(volume: i64, sizes: &[i64]) -> (i64, Option<usize>) {
     checked_sum_iter(volume, sizes.iter().copied())
@@ -384,15 +392,11 @@ impl BarKernel {
                 prev = t;
                 let oc = rule & OC_MASK;
                 let sets = oc != OC_NONE;
-                open = if sets & open.is_nan() { p } else { open };
-                close = if (oc == OC_ALWAYS) | (sets & close.is_nan()) {
-                    p
-                } else {
-                    close
-                };
+                open = select(sets & open.is_nan(), p, open);
+                close = select((oc == OC_ALWAYS) | (sets & close.is_nan()), p, close);
                 let hl = rule & HIGH_LOW != 0;
-                high = if hl & (p > high) { p } else { high };
-                low = if hl & (p < low) { p } else { low };
+                high = select(hl & (p > high), p, high);
+                low = select(hl & (p < low), p, low);
                 let counted = i64::from((rule & VOLUME) >> 3);
                 let s = s & -counted;
                 let (v, o) = volume.overflowing_add(s);
