@@ -2,12 +2,17 @@
 
     python benches/compare.py [--trades N] [--quotes N] [--repeat K]
     python benches/compare.py --quote-memory [--quotes N]     # peak RSS of streaming quotes (run as a subprocess)
+    python benches/compare.py --sweep [--sweep-trades N]      # 1s bars over trades per bar x symbols (see below)
 
 Input: ``ticklake.sample`` trades and quotes for SPY, April 2024 (seeded). Only the columns a job needs are kept
 before timing; conversions to each tool's native frame (pandas DataFrame, numpy arrays, DuckDB registration) happen
 outside the timed region, while every tool's own output construction is inside it. Each timing is the best of
 ``--repeat`` runs (a tool whose first run takes over ``SLOW_S`` seconds runs once). Every alternative's result is
 checked against ticklake (row count, plus column sums for bars) and a warning is printed on any mismatch.
+
+``--sweep`` runs only the shape sweep: 1s bars at 1 to 1,000 trades per bar, of one symbol and of 500 interleaved
+symbols, ticklake on 1 and 2 threads and its default, plain and with Alpaca's rules, against numpy ``reduceat`` and
+polars doing plain bars on the same trades; the variants alternate within each round and the best round counts.
 """
 
 from __future__ import annotations
@@ -524,6 +529,211 @@ def bench_quotes(args: argparse.Namespace) -> None:
     gc.collect()
 
 
+# ----------------------------------------------------------------------------------------------------- shape sweep
+SWEEP_PER_BAR = (1, 3, 10, 30, 100, 1000)
+SWEEP_SYMBOLS = (1, 500)
+# The condition lists of a liquid Nasdaq-listed symbol (tape C) and their rough shares: regular, odd lot, sweep,
+# extended hours, and their combinations.
+SWEEP_LISTS = [["@"], ["@", "I"], ["@", "F"], ["@", "T"], ["@", "F", "I"], ["@", "T", "I"]]
+SWEEP_WEIGHTS = [0.45, 0.33, 0.08, 0.05, 0.05, 0.04]
+SWEEP_START_NS = 1_712_000_000 * NS
+
+
+def sweep_trades(n: int, per_bar: int, symbols: int, seed: int) -> pa.Table:
+    """``n`` time-sorted trades of ``symbols`` interleaved symbols, ``per_bar`` trades per (symbol, second) on
+    average (every bar has at least one), with Alpaca condition lists, tape and update columns."""
+    rng = np.random.default_rng(seed)
+    counts = 1 + rng.poisson(per_bar - 1, 2 * (n // per_bar) + 10)
+    bar = np.repeat(np.arange(len(counts)), counts)[:n]
+    # Bar b belongs to symbol b % symbols in second b // symbols; trades fall anywhere in their second.
+    ts = SWEEP_START_NS + (bar // symbols) * NS + rng.integers(0, NS, n)
+    # Some trades share a timestamp with the one before (bursts).
+    order = np.argsort(ts, kind="stable")
+    ts, bar = ts[order], bar[order]
+    same = rng.random(n) < 0.05
+    same[0] = False
+    same &= np.concatenate(([False], bar[1:] // symbols == bar[:-1] // symbols))
+    ts = np.where(same, np.concatenate(([0], ts[:-1])), ts)
+    ts = np.maximum.accumulate(ts)
+    cents = 50_000 + np.cumsum(rng.integers(-1, 2, n))
+    odd = rng.random(n) < 0.4
+    size = np.where(odd, rng.integers(1, 100, n), 100 * rng.geometric(0.5, n)).astype(np.int64)
+    lists = pa.array(SWEEP_LISTS, pa.list_(pa.string()))
+    which = rng.choice(len(SWEEP_LISTS), size=n, p=SWEEP_WEIGHTS)
+    cols: dict[str, Any] = {}
+    if symbols > 1:
+        names = np.array([f"S{i:03d}" for i in range(symbols)])
+        cols["symbol"] = pa.array(names[bar % symbols], pa.string())
+    canceled = rng.random(n) < 0.0005
+    cols |= {
+        "timestamp": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+        "price": pa.array(cents / 100.0, pa.float64()),
+        "size": pa.array(size, pa.int64()),
+        "conditions": lists.take(pa.array(which)),
+        "tape": pa.repeat(pa.scalar("C"), n),
+        "update": pa.array(np.full(n, "canceled"), pa.string(), mask=~canceled),
+    }
+    return pa.table(cols)
+
+
+def np_bars_symbols(
+    sym: np.ndarray, ts: np.ndarray, price: np.ndarray, size: np.ndarray, length_ns: int
+) -> dict[str, np.ndarray]:
+    """Bars per (symbol, interval) with numpy: one stable argsort on a packed (symbol, bucket) key, then
+    ``reduceat`` as for one symbol (the symbol codes are given, as a numpy user would have them)."""
+    bucket = ts // length_ns
+    key = (sym.astype(np.int64) << 40) | (bucket - bucket[0])
+    order = np.argsort(key, kind="stable")
+    key, price, size = key[order], price[order], size[order]
+    starts = starts_of(key)
+    ends = np.append(starts[1:], len(key))
+    return {
+        "symbol": key[starts] >> 40,
+        "timestamp": ((key[starts] & ((1 << 40) - 1)) + bucket[0]) * length_ns,
+        "open": price[starts],
+        "high": np.maximum.reduceat(price, starts),
+        "low": np.minimum.reduceat(price, starts),
+        "close": price[ends - 1],
+        "volume": np.add.reduceat(size, starts),
+        "trade_count": ends - starts,
+    }
+
+
+def polars_sweep_candidates(df: Any, symbols: int) -> dict[str, Callable[[], Any]]:
+    aggs = bars_aggs(vwap=False)
+    if symbols == 1:
+        return {
+            "group_by_dynamic": lambda: df.group_by_dynamic("timestamp", every="1s").agg(aggs),
+            "truncate+group_by": lambda: df.group_by(pl.col("timestamp").dt.truncate("1s"), maintain_order=True).agg(
+                aggs
+            ),
+        }
+    return {
+        "group_by_dynamic": lambda: (
+            df.group_by_dynamic("timestamp", every="1s", group_by="symbol")
+            .agg(aggs)
+            .sort("symbol", maintain_order=True)
+        ),
+        "truncate+group_by": lambda: (
+            df.group_by("symbol", pl.col("timestamp").dt.truncate("1s")).agg(aggs).sort("symbol", "timestamp")
+        ),
+    }
+
+
+def alternating_best(fns: dict[str, Callable[[], Any]], repeat: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Best wall time of each function over ``repeat`` rounds, the functions alternating within a round (so a
+    load spike on the shared machine hits all of them alike), and each one's last result."""
+    best = dict.fromkeys(fns, float("inf"))
+    last: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            last[name] = None
+            gc.collect()
+            t0 = time.perf_counter()
+            last[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best, last
+
+
+def sweep_shape(n: int, per_bar: int, symbols: int, repeat: int) -> dict[str, Any]:
+    """One shape of the sweep: every variant timed on the same trades, results checked against threads=1."""
+    full = sweep_trades(n, per_bar, symbols, seed=per_bar * 7 + symbols)
+    plain = full.select([c for c in ("symbol", "timestamp", "price", "size") if c in full.column_names])
+    fill = None if symbols > 1 else "SPY"
+    ts, price, size = np_col(plain, "timestamp"), np_col(plain, "price"), np_col(plain, "size")
+    fns: dict[str, Callable[[], Any]] = {}
+    for threads in (1, 2, None):
+        tag = {1: "t1", 2: "t2", None: "default"}[threads]
+        fns[f"plain {tag}"] = lambda t=threads: ticklake.bars(
+            plain, interval="1s", symbol=fill, conditions="all", threads=t
+        )
+        fns[f"alpaca {tag}"] = lambda t=threads: ticklake.bars(
+            full, interval="1s", symbol=fill, conditions="alpaca", threads=t
+        )
+    if symbols == 1:
+        fns["numpy"] = lambda: np_bars(ts, price, size, NS, vwap=False)
+    else:
+        codes = plain.column("symbol").combine_chunks().dictionary_encode().indices.to_numpy()
+        fns["numpy"] = lambda: np_bars_symbols(codes, ts, price, size, NS)
+    polars_names = []
+    if pl is not None:
+        df = pl.from_arrow(plain)
+        for name, fn in polars_sweep_candidates(df, symbols).items():
+            fns[f"polars {name}"] = fn
+            polars_names.append(f"polars {name}")
+    best, last = alternating_best(fns, repeat)
+    shape = f"sweep {symbols} symbols x {per_bar}/bar"
+    bars_out = last["plain t1"].num_rows
+    for kind in ("plain", "alpaca"):
+        for tag in ("t2", "default"):
+            if not last[f"{kind} {tag}"].equals(last[f"{kind} t1"]):
+                warn(f"{shape}: ticklake {kind} {tag} differs from threads=1")
+    got = last["numpy"]
+    if len(got["open"]) != bars_out:
+        warn(f"{shape}: numpy gives {len(got['open'])} bars vs ticklake {bars_out}")
+    elif symbols == 1 and not np.array_equal(got["close"], np_col(last["plain t1"], "close")):
+        warn(f"{shape}: numpy closes differ from ticklake's")
+    for name in polars_names:
+        if last[name].height != bars_out:
+            warn(f"{shape}: {name} gives {last[name].height} bars vs ticklake {bars_out}")
+    alts = {"numpy": best["numpy"]} | {name: best[name] for name in polars_names}
+    fastest = min(alts, key=alts.__getitem__)
+    return {
+        "symbols": symbols,
+        "per_bar": n / bars_out,
+        "bars": bars_out,
+        **best,
+        "alt": alts[fastest],
+        "fastest": fastest,
+    }
+
+
+def bench_sweep(args: argparse.Namespace) -> None:
+    """1s bars over a grid of shapes (trades per bar x symbols), ticklake on 1 and 2 threads and its default, plain
+    and with Alpaca's rules, against numpy reduceat and polars doing plain bars on the same trades."""
+    n = args.sweep_trades
+    print(f"\n=== shape sweep: {n:,} trades per shape, 1s bars, best of {args.repeat} alternating rounds ===")
+    lines = []
+    for symbols in SWEEP_SYMBOLS:
+        for per_bar in SWEEP_PER_BAR:
+            r = sweep_shape(n, per_bar, symbols, args.repeat)
+            lines.append(r)
+            print(
+                f"  {symbols:>3} sym x {per_bar:>4}/bar: plain t1 {r['plain t1'] * 1e3:7.1f} ms t2 "
+                f"{r['plain t2'] * 1e3:7.1f} default {r['plain default'] * 1e3:7.1f} | alpaca t1 "
+                f"{r['alpaca t1'] * 1e3:7.1f} t2 {r['alpaca t2'] * 1e3:7.1f} default "
+                f"{r['alpaca default'] * 1e3:7.1f} | {r['fastest']} {r['alt'] * 1e3:7.1f} ms",
+                flush=True,
+            )
+            gc.collect()
+    print(
+        "\n=== shape sweep (ms; ratio = fastest alternative's plain bars / ticklake's default; t2/t1 = 2 threads over"
+        " 1, above 1.05 is a loss) ==="
+    )
+    header = (
+        f"{'sym':>4} {'tr/bar':>7} {'bars':>9} | {'plain t1':>8} {'t2':>7} {'dflt':>7} | {'alpaca t1':>9} {'t2':>7} "
+        f"{'dflt':>7} | {'numpy':>7} {'polars':>7} | {'plain x':>7} {'alpaca x':>8} | {'t2/t1 p':>7} {'t2/t1 a':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in lines:
+        polars_best = min((v for k, v in r.items() if k.startswith("polars ")), default=float("nan"))
+        print(
+            f"{r['symbols']:>4} {r['per_bar']:>7.1f} {r['bars']:>9,} | {r['plain t1'] * 1e3:8.1f} "
+            f"{r['plain t2'] * 1e3:7.1f} {r['plain default'] * 1e3:7.1f} | {r['alpaca t1'] * 1e3:9.1f} "
+            f"{r['alpaca t2'] * 1e3:7.1f} {r['alpaca default'] * 1e3:7.1f} | {r['numpy'] * 1e3:7.1f} "
+            f"{polars_best * 1e3:7.1f} | {r['alt'] / r['plain default']:7.2f} {r['alt'] / r['alpaca default']:8.2f} | "
+            f"{r['plain t2'] / r['plain t1']:7.2f} {r['alpaca t2'] / r['alpaca t1']:7.2f}"
+        )
+    worst = max(
+        r[f"{kind} {tag}"] / r[f"{kind} t1"] for r in lines for kind in ("plain", "alpaca") for tag in ("t2", "default")
+    )
+    print(
+        f"min plain ratio {min(r['alt'] / r['plain default'] for r in lines):.2f}x, min alpaca ratio "
+        f"{min(r['alt'] / r['alpaca default'] for r in lines):.2f}x, worst (t2 or default) / t1 {worst:.2f}"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- streaming memory
 def quote_memory(args: argparse.Namespace) -> None:
     """Generates a month of quotes, then streams it through QuoteSampler in 1M-row batches; reports peak RSS."""
@@ -628,10 +838,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quote-memory", action="store_true", help="only run the streaming memory measurement")
     ap.add_argument("--skip-quote-memory", action="store_true")
+    ap.add_argument(
+        "--sweep", action="store_true", help="only run the shape sweep (1s bars over trades per bar x symbols)"
+    )
+    ap.add_argument("--sweep-trades", type=int, default=5_000_000, help="trades per shape of the sweep")
     args = ap.parse_args()
     harness.require_release()
     if args.quote_memory:
         quote_memory(args)
+        return
+    if args.sweep:
+        print(harness.machine_line())
+        bench_sweep(args)
         return
 
     t_start = time.perf_counter()

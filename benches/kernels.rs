@@ -6,7 +6,8 @@
 //!
 //! Input is 4M synthetic, time-sorted trades and quotes of one symbol over eight sessions' worth of seconds (about
 //! 20 per second, like SPY over a month), built with a tiny xorshift PRNG so the bench needs no extra dependency
-//! and is identical run to run. Each kernel runs on one thread and on all cores.
+//! and is identical run to run. Each kernel runs on one thread and on all cores; 1s bars also with Alpaca's rules
+//! (six condition lists in realistic shares on tape C).
 
 // `criterion_group!` defines the bench's entry function without a doc comment.
 #![allow(missing_docs)]
@@ -15,7 +16,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const N_TRADES: usize = 4_000_000;
@@ -102,6 +106,45 @@ fn trades_batch(n: usize) -> RecordBatch {
     .expect("valid trades batch")
 }
 
+/// The trades with Alpaca's columns: a few condition lists in realistic shares, tape C, no updates.
+fn with_conditions(trades: &RecordBatch) -> RecordBatch {
+    let mut rng = XorShift(0x0DDB_A11C_0DE5_0013);
+    let lists: [&[&str]; 6] = [
+        &["@"],
+        &["@", "I"],
+        &["@", "F"],
+        &["@", "T"],
+        &["@", "F", "I"],
+        &["@", "T", "I"],
+    ];
+    let mut conditions = ListBuilder::new(StringBuilder::new());
+    for _ in 0..trades.num_rows() {
+        let pick = match rng.below(100) {
+            0..=44 => 0,
+            45..=77 => 1,
+            78..=85 => 2,
+            86..=90 => 3,
+            91..=95 => 4,
+            _ => 5,
+        };
+        for code in lists[pick] {
+            conditions.values().append_value(code);
+        }
+        conditions.append(true);
+    }
+    let tape: StringArray = std::iter::repeat_n(Some("C"), trades.num_rows()).collect();
+    let schema = trades.schema();
+    let mut columns: Vec<(&str, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(trades.columns())
+        .map(|(f, c)| (f.name().as_str(), Arc::clone(c)))
+        .collect();
+    columns.push(("conditions", Arc::new(conditions.finish())));
+    columns.push(("tape", Arc::new(tape)));
+    RecordBatch::try_from_iter(columns).expect("valid trades batch")
+}
+
 fn quotes_batch(n: usize) -> RecordBatch {
     let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
     let ts = timestamps(&mut rng, n);
@@ -143,6 +186,7 @@ fn quotes_batch(n: usize) -> RecordBatch {
 
 fn kernels(c: &mut Criterion) {
     let trades = trades_batch(N_TRADES);
+    let alpaca = with_conditions(&trades);
     let quotes = quotes_batch(N_QUOTES);
 
     let mut group = c.benchmark_group("kernels");
@@ -169,6 +213,23 @@ fn kernels(c: &mut Criterion) {
                 });
             });
         }
+    }
+
+    for t in [1, threads] {
+        group.bench_function(format!("bars_1s_alpaca_threads{t}"), |b| {
+            b.iter(|| {
+                let out = ticklake_core::bars::bars(
+                    std::iter::once(Ok(alpaca.clone())),
+                    "1s",
+                    black_box("alpaca"),
+                    Some("SPY".into()),
+                    false,
+                    t,
+                )
+                .expect("bars");
+                black_box(out.num_rows())
+            });
+        });
     }
 
     group.throughput(Throughput::Elements(quotes.num_rows() as u64));

@@ -200,10 +200,21 @@ impl Rules {
                 self.condition_rules(list, tapes.as_ref(), first, rules);
             }
             if let Some(update) = &update {
-                for (i, rule) in (first..).zip(rules.iter_mut()) {
-                    if update.is_valid(i) && matches!(update.value(i), "canceled" | "incorrect") {
-                        *rule = 0;
+                let len = rules.len();
+                let rows = first..first + len;
+                let mut cancel = |i: usize| {
+                    if matches!(update.value(i), "canceled" | "incorrect") {
+                        rules[i - first] = 0;
                     }
+                };
+                // Most trades carry no update: visit only the rows that do.
+                match update.nulls() {
+                    Some(nulls) => nulls
+                        .inner()
+                        .slice(first, len)
+                        .set_indices()
+                        .for_each(|k| cancel(first + k)),
+                    None => rows.for_each(cancel),
                 }
             }
         });
@@ -211,7 +222,9 @@ impl Rules {
     }
 
     /// Rules from the condition codes of the trades `first..first + rules.len()`, read straight from the
-    /// buffers (this runs once per trade).
+    /// buffers. A trade's list of one-byte codes (nearly all lists: `@`, `@ I`, `@ F I`, ...) is packed with its
+    /// tape into one `u64` and resolved through a small cache, so each distinct list is looked up in the table
+    /// once; other lists take the general path.
     fn condition_rules(
         &self,
         list: &ListArray,
@@ -222,36 +235,152 @@ impl Rules {
         let offsets = list.value_offsets();
         let codes = list.values().as_string::<i32>();
         let (code_offsets, code_bytes) = (codes.value_offsets(), codes.value_data());
-        let nulls = list.nulls();
+        let nulls = list.nulls().filter(|n| n.null_count() > 0);
+        let tape_of = TapeColumn::new(tapes);
+        let mut cache = ListCache::new();
         for (i, rule) in (first..).zip(rules.iter_mut()) {
             if nulls.is_some_and(|n| n.is_null(i)) {
                 continue;
             }
-            let tape = tapes.map_or(UNKNOWN_TAPE, |t| {
-                tape_index(t.is_valid(i).then(|| t.value(i)))
-            });
-            let row = &self.table[tape];
+            let tape = tape_of.index(i);
             let (lo, hi) = (
                 offsets[i].unsigned_abs() as usize,
                 offsets[i + 1].unsigned_abs() as usize,
             );
-            let mut strict = ALL;
-            for pair in code_offsets[lo..=hi].windows(2) {
-                let (start, end) = (
-                    pair[0].unsigned_abs() as usize,
-                    pair[1].unsigned_abs() as usize,
-                );
-                let code = match end - start {
-                    1 => row[usize::from(code_bytes[start])],
-                    0 => row[usize::from(b' ')],
-                    _ => ALL,
-                };
-                strict = strictest(strict, code);
-            }
-            *rule = strict;
+            let (start, end) = (
+                code_offsets[lo].unsigned_abs() as usize,
+                code_offsets[hi].unsigned_abs() as usize,
+            );
+            let count = hi - lo;
+            // Every code one byte long and at most 7 of them: the bytes, count and tape make the key.
+            let key = if end - start == count && count <= 7 {
+                pack(code_bytes, start, count) | (count as u64) << 56 | (tape as u64) << 59
+            } else {
+                u64::MAX
+            };
+            *rule = cache.get(key).unwrap_or_else(|| {
+                let rule = self.list_rule(&code_offsets[lo..=hi], code_bytes, tape);
+                cache.put(key, rule);
+                rule
+            });
+        }
+    }
+
+    /// The strictest rule of one list of codes (given by its `offsets` into `bytes`) on tape `tape`.
+    fn list_rule(&self, offsets: &[i32], bytes: &[u8], tape: usize) -> u8 {
+        let row = &self.table[tape];
+        let mut strict = ALL;
+        for pair in offsets.windows(2) {
+            let (start, end) = (
+                pair[0].unsigned_abs() as usize,
+                pair[1].unsigned_abs() as usize,
+            );
+            let code = match end - start {
+                1 => row[usize::from(bytes[start])],
+                0 => row[usize::from(b' ')],
+                _ => ALL,
+            };
+            strict = strictest(strict, code);
+        }
+        strict
+    }
+}
+
+/// `count` (at most 7) bytes of `bytes` from `start`, little-endian in the low bytes of a `u64`.
+#[inline]
+fn pack(bytes: &[u8], start: usize, count: usize) -> u64 {
+    let mask = (1u64 << (8 * count)) - 1;
+    match bytes.get(start..start + 8) {
+        Some(window) => {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(window);
+            u64::from_le_bytes(word) & mask
+        }
+        None => bytes[start..start + count]
+            .iter()
+            .rev()
+            .fold(0, |key, &b| key << 8 | u64::from(b)),
+    }
+}
+
+/// A direct-mapped cache `packed list -> rule` (`u64::MAX` is never a key: it marks lists that are not cached).
+struct ListCache {
+    slots: [(u64, u8); 64],
+}
+
+impl ListCache {
+    fn new() -> Self {
+        Self {
+            slots: [(u64::MAX, 0); 64],
+        }
+    }
+
+    #[inline]
+    fn slot(key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u8> {
+        let (k, rule) = self.slots[Self::slot(key)];
+        (k == key && key != u64::MAX).then_some(rule)
+    }
+
+    fn put(&mut self, key: u64, rule: u8) {
+        if key != u64::MAX {
+            self.slots[Self::slot(key)] = (key, rule);
         }
     }
 }
+
+/// The tape of each trade as an index into the rule table, read from the string buffers.
+struct TapeColumn<'a> {
+    /// Offsets, bytes and validity; `None` when there is no tape column.
+    column: Option<(&'a [i32], &'a [u8], Option<&'a arrow_buffer::NullBuffer>)>,
+}
+
+impl<'a> TapeColumn<'a> {
+    fn new(tapes: Option<&'a StringArray>) -> Self {
+        Self {
+            column: tapes.map(|t| {
+                (
+                    t.value_offsets(),
+                    t.value_data(),
+                    t.nulls().filter(|n| n.null_count() > 0),
+                )
+            }),
+        }
+    }
+
+    #[inline]
+    fn index(&self, i: usize) -> usize {
+        let Some((offsets, bytes, nulls)) = self.column else {
+            return UNKNOWN_TAPE;
+        };
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            return UNKNOWN_TAPE;
+        }
+        let (lo, hi) = (
+            offsets[i].unsigned_abs() as usize,
+            offsets[i + 1].unsigned_abs() as usize,
+        );
+        if hi - lo == 1 {
+            TAPE_INDEX[usize::from(bytes[lo])]
+        } else {
+            UNKNOWN_TAPE
+        }
+    }
+}
+
+/// Tape byte -> table index (`A`, `B`, `C`, `O`; anything else is unknown).
+const TAPE_INDEX: [usize; 256] = {
+    let mut index = [UNKNOWN_TAPE; 256];
+    index[b'A' as usize] = 0;
+    index[b'B' as usize] = 1;
+    index[b'C' as usize] = 2;
+    index[b'O' as usize] = 3;
+    index
+};
 
 fn tape_index(tape: Option<&str>) -> usize {
     match tape.map(str::as_bytes) {

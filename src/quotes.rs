@@ -468,6 +468,10 @@ impl Kernel for QuoteKernel {
         state.last_ts
     }
 
+    fn max_out(&self, ts: &[i64]) -> usize {
+        Interval::Fixed(NS_PER_SEC).max_buckets(ts)
+    }
+
     fn new_out(&self) -> QuoteOut {
         QuoteOut::default()
     }

@@ -7,7 +7,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
-use arrow_buffer::ScalarBuffer;
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
@@ -346,18 +346,48 @@ impl SymbolRuns {
     #[must_use]
     pub fn finish(&self) -> StringArray {
         let rows = self.0.iter().map(|r| r.1).sum();
-        let bytes = self
+        let bytes: usize = self
             .0
             .iter()
             .map(|(s, n)| s.as_ref().map_or(0, String::len) * n)
             .sum();
-        let mut builder = StringBuilder::with_capacity(rows, bytes);
+        if i32::try_from(bytes).is_err() {
+            // Past 32-bit offsets: the builder reports it.
+            let mut builder = StringBuilder::with_capacity(rows, bytes);
+            for (value, n) in &self.0 {
+                for _ in 0..*n {
+                    builder.append_option(value.as_deref());
+                }
+            }
+            return builder.finish();
+        }
+        // Runs of one value: offsets and bytes written directly (a builder call per row is most of the cost of
+        // a dense output's symbol column).
+        let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
+        let mut values: Vec<u8> = Vec::with_capacity(bytes);
+        let mut end = 0i32;
+        offsets.push(end);
         for (value, n) in &self.0 {
+            let text = value.as_deref().unwrap_or("").as_bytes();
+            let len = text.len() as i32;
             for _ in 0..*n {
-                builder.append_option(value.as_deref());
+                values.extend_from_slice(text);
+                end += len;
+                offsets.push(end);
             }
         }
-        builder.finish()
+        let nulls = self.0.iter().any(|r| r.0.is_none()).then(|| {
+            let mut valid = BooleanBufferBuilder::new(rows);
+            for (value, n) in &self.0 {
+                valid.append_n(*n, value.is_some());
+            }
+            NullBuffer::new(valid.finish())
+        });
+        StringArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            values.into(),
+            nulls,
+        )
     }
 }
 

@@ -20,7 +20,8 @@ use crate::schema;
 pub struct RunStatus {
     /// Some value was invalid: the caller asks the kernel which row.
     pub bad: bool,
-    /// A timestamp was lower than the one before it.
+    /// A timestamp was lower than the one before it. A kernel may also set it for an invalid value instead of
+    /// `bad`: the stream looks for invalid values before it sorts, so either way the error names the first one.
     pub unsorted: bool,
     /// First row (within the batch) where an int64 sum overflowed.
     pub overflow: Option<usize>,
@@ -28,6 +29,11 @@ pub struct RunStatus {
 
 /// A run shorter than this many rows per thread stays on one thread.
 const MIN_ROWS_PER_THREAD: usize = 1 << 18;
+
+/// Runs expected to emit a row per fewer input rows than this stay on one thread: the threads' outputs are copied
+/// into one (into memory touched for the first time), which for dense output costs more than the second thread
+/// saves (issue 13: 8 trades per bar ran 2.2x slower on two threads).
+const MIN_ROWS_PER_OUTPUT_ROW: usize = 32;
 
 /// Threads the kernels use unless told otherwise: the cores this process may run on, at most 8.
 #[must_use]
@@ -100,7 +106,21 @@ pub trait Kernel: Clone + Send + Sync {
     fn resume(last_ts: i64) -> Self::State;
     /// Appends `more`, emitted after everything in `out`, to `out`.
     fn append(&self, out: &mut Self::Out, more: Self::Out);
+    /// Makes room in `out` for what the sorted timestamps `ts` can emit (a hint: output past it still fits).
+    fn reserve(&self, _out: &mut Self::Out, _ts: &[i64]) {}
+    /// At most how many rows the sorted timestamps `ts` emit (a bound, for choosing the thread count).
+    fn max_out(&self, ts: &[i64]) -> usize {
+        ts.len()
+    }
+    /// The columns with row `i` moved to row `dest[i]` (`dest` is a permutation), if the kernel can regroup its
+    /// columns; then batches of interleaved symbols are regrouped by symbol before aggregation.
+    fn scatter(&self, _cols: &Self::Cols, _dest: &[u32]) -> Option<Self::Cols> {
+        None
+    }
 }
+
+/// New states and the output of a batch.
+type Committed<K> = (HashMap<String, <K as Kernel>::State>, <K as Kernel>::Out);
 
 enum Attempt<S, O> {
     /// New states, output, and whether the output is already sorted by (symbol, time).
@@ -119,6 +139,9 @@ pub struct Stream<K: Kernel> {
     finished: bool,
     threads: usize,
     min_rows_per_thread: usize,
+    min_rows_per_output_row: usize,
+    /// Regroup batches of interleaved symbols by symbol first (see [`Stream::with_grouping`]).
+    grouping: bool,
 }
 
 impl<K: Kernel> Stream<K> {
@@ -133,7 +156,25 @@ impl<K: Kernel> Stream<K> {
             finished: false,
             threads: default_threads(),
             min_rows_per_thread: MIN_ROWS_PER_THREAD,
+            min_rows_per_output_row: MIN_ROWS_PER_OUTPUT_ROW,
+            grouping: true,
         }
+    }
+
+    /// Splits a run over threads only when it is expected to emit at most one row per `rows` input rows (default
+    /// 32; 0 lets tests cut dense tiny inputs).
+    #[must_use]
+    pub fn with_min_rows_per_output_row(mut self, rows: usize) -> Self {
+        self.min_rows_per_output_row = rows;
+        self
+    }
+
+    /// Whether batches whose symbols are interleaved are regrouped by symbol before aggregation (the default;
+    /// results never depend on it, tests turn it off to compare).
+    #[must_use]
+    pub fn with_grouping(mut self, grouping: bool) -> Self {
+        self.grouping = grouping;
+        self
     }
 
     /// Aggregates long runs on up to `threads` threads (at least 1).
@@ -163,7 +204,7 @@ impl<K: Kernel> Stream<K> {
     /// Bad columns or values (naming column and row), [`Error::OutOfOrder`] when a symbol's rows go back in time
     /// across batches, [`Error::Finished`] after `finish`.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let (out, sorted) = self.push_out(batch)?;
+        let (out, sorted, _) = self.push_out(batch, false)?;
         let out = self.kernel.finish_out(out)?;
         if sorted {
             Ok(out)
@@ -172,9 +213,11 @@ impl<K: Kernel> Stream<K> {
         }
     }
 
-    /// [`Stream::push`] before the output becomes a batch: the rows in emission order, and whether that order is
-    /// already (symbol, time).
-    fn push_out(&mut self, batch: &RecordBatch) -> Result<(K::Out, bool)> {
+    /// [`Stream::push`] before the output becomes a batch: the rows in emission order, whether that order is
+    /// already (symbol, time), and whether the open intervals were already flushed in place (asked for with
+    /// `flush` by the one-shot form on its last batch; done only when the batch was regrouped by symbol, so each
+    /// symbol's last interval lands right after its other rows).
+    fn push_out(&mut self, batch: &RecordBatch, flush: bool) -> Result<(K::Out, bool, bool)> {
         if self.finished {
             return Err(Error::Finished);
         }
@@ -182,6 +225,15 @@ impl<K: Kernel> Stream<K> {
         schema::unique_columns(batch)?;
         let symbols = symbol_column(batch, offset)?;
         let cols = self.kernel.extract(batch, offset, self.threads)?;
+        if let Some((work, out)) = symbols
+            .as_ref()
+            .and_then(|s| self.attempt_grouped(&cols, s, flush))
+        {
+            self.states.extend(work);
+            self.symbol_column = true;
+            self.rows_seen += batch.num_rows() as u64;
+            return Ok((out, true, flush));
+        }
         let (work, out, sorted) = match self.attempt(&cols, symbols.as_ref(), offset, None)? {
             Attempt::Done(work, out, sorted) => (work, out, sorted),
             Attempt::NeedSort => {
@@ -205,7 +257,7 @@ impl<K: Kernel> Stream<K> {
         self.states.extend(work);
         self.symbol_column |= symbols.is_some();
         self.rows_seen += batch.num_rows() as u64;
-        Ok((out, sorted))
+        Ok((out, sorted, false))
     }
 
     /// Flushes every open interval and ends the stream.
@@ -302,6 +354,101 @@ impl<K: Kernel> Stream<K> {
         Ok(Attempt::Done(work, out, sorted))
     }
 
+    /// The batch regrouped by symbol (in symbol order, each symbol's rows in input order) and aggregated, when its
+    /// symbols are interleaved and the kernel can regroup its columns. `None` whenever the batch needs anything
+    /// but the plain path (rows out of time order, an invalid value, an overflow): the caller then starts over on
+    /// the ungrouped batch, so errors and the sorting fallback are exactly those of the ungrouped path, and a clean
+    /// result equals the ungrouped one (each symbol sees the same rows in the same order).
+    fn attempt_grouped(
+        &self,
+        cols: &K::Cols,
+        symbols: &StringArray,
+        flush: bool,
+    ) -> Option<Committed<K>> {
+        if !self.grouping || !interleaved(symbols) {
+            return None;
+        }
+        let groups = group_by_symbol(symbols)?;
+        let grouped = self.kernel.scatter(cols, &groups.dest)?;
+        let ts = K::timestamps(&grouped);
+        // Each symbol with its state so far; the runs are independent, so several threads take a share each.
+        let mut runs = Vec::with_capacity(groups.runs.len());
+        for (rows, key) in groups.runs {
+            let state = self.states.get(key).cloned().unwrap_or_default();
+            if K::last_ts(&state).is_some_and(|last| ts[rows.start] < last) {
+                return None;
+            }
+            runs.push((rows, key, state));
+        }
+        let out_rows: usize = runs
+            .iter()
+            .map(|(rows, _, _)| self.kernel.max_out(&ts[rows.clone()]))
+            .sum();
+        let parts = if out_rows * self.min_rows_per_output_row > ts.len() {
+            1
+        } else {
+            self.threads.min(ts.len() / self.min_rows_per_thread).max(1)
+        };
+        let kernel = &self.kernel;
+        let grouped = &grouped;
+        let work_on = move |share: Vec<(Range<usize>, &str, K::State)>| {
+            let mut out = kernel.new_out();
+            let mut done = Vec::with_capacity(share.len());
+            for (rows, key, mut state) in share {
+                let end = rows.end;
+                let status = kernel.run(grouped, rows, &mut state, Some(key), &mut out);
+                if status.bad || status.unsorted || status.overflow.is_some() {
+                    return None;
+                }
+                if flush {
+                    kernel.flush(&state, Some(key), &mut out);
+                    state = K::resume(ts[end - 1]);
+                }
+                done.push((key.to_owned(), state));
+            }
+            Some((done, out))
+        };
+        let results = if parts == 1 {
+            vec![work_on(runs)]
+        } else {
+            // Contiguous shares of similar row counts, so the outputs concatenate in symbol order.
+            let mut shares: Vec<Vec<_>> = Vec::with_capacity(parts);
+            let mut share = Vec::new();
+            let mut taken = 0;
+            for run in runs {
+                taken += run.0.len();
+                share.push(run);
+                if taken * parts >= ts.len() * (shares.len() + 1) {
+                    shares.push(std::mem::take(&mut share));
+                }
+            }
+            if !share.is_empty() {
+                shares.push(share);
+            }
+            thread::scope(|scope| {
+                let handles: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| scope.spawn(move || work_on(share)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        let mut work: HashMap<String, K::State> = HashMap::new();
+        let mut out = kernel.new_out();
+        for result in results {
+            let (done, more) = result?;
+            work.extend(done);
+            kernel.append(&mut out, more);
+        }
+        Some((work, out))
+    }
+
     /// [`Kernel::run`] over one symbol's run, cut at interval boundaries into parts aggregated on their own
     /// threads. Every part after the first starts from [`Kernel::resume`] with the timestamp before it, so each
     /// adjacent pair of rows is still compared once and unsorted input is still noticed.
@@ -318,9 +465,13 @@ impl<K: Kernel> Stream<K> {
             return self.kernel.run(cols, rows, state, symbol, out);
         }
         let ts = K::timestamps(cols);
-        let parts = split_at_intervals(ts, rows, self.threads, self.min_rows_per_thread, |t| {
-            self.kernel.interval_end(t)
-        });
+        let parts = split_at_intervals(
+            ts,
+            rows.clone(),
+            self.threads,
+            self.min_rows_per_thread,
+            |t| self.kernel.interval_end(t),
+        );
         let Some((first, rest)) = parts.split_first() else {
             return RunStatus::default();
         };
@@ -328,6 +479,9 @@ impl<K: Kernel> Stream<K> {
             return self.kernel.run(cols, first.clone(), state, symbol, out);
         }
         let kernel = &self.kernel;
+        // Room for every part up front: the first part writes in place and the others are copied in once,
+        // without growing (and copying) the output again.
+        kernel.reserve(out, &ts[rows]);
         let (mut status, results) = thread::scope(|scope| {
             let handles: Vec<_> = rest
                 .iter()
@@ -395,6 +549,104 @@ fn split_at_intervals(
     cuts.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
+/// Whether the symbols of a batch change often enough that regrouping pays: judged on its first rows.
+fn interleaved(symbols: &StringArray) -> bool {
+    let sample = symbols.len().min(4096);
+    if sample < 64 {
+        return false;
+    }
+    let mut runs = 0;
+    let mut start = 0;
+    while start < sample {
+        start = run_end(symbols, start);
+        runs += 1;
+    }
+    // Runs shorter than 16 rows on average.
+    runs * 16 > sample
+}
+
+/// A batch's rows grouped by symbol.
+struct Groups<'a> {
+    /// Row `i` goes to row `dest[i]` of the grouped batch.
+    dest: Vec<u32>,
+    /// Each symbol's rows of the grouped batch, in symbol order.
+    runs: Vec<(Range<usize>, &'a str)>,
+}
+
+/// A stable counting sort of the rows by symbol (`None` past 2^32-1 rows).
+fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
+    let n = u32::try_from(symbols.len()).ok()?;
+    let mut ids: HashMap<&str, u32, FastHash> = HashMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    let mut row_id: Vec<u32> = Vec::with_capacity(n as usize);
+    let mut last: Option<(&str, u32)> = None;
+    for i in 0..symbols.len() {
+        let name = symbols.value(i);
+        let id = match last {
+            Some((prev, id)) if prev == name => id,
+            _ => *ids.entry(name).or_insert_with(|| {
+                names.push(name);
+                (names.len() - 1) as u32
+            }),
+        };
+        last = Some((name, id));
+        row_id.push(id);
+    }
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    order.sort_unstable_by_key(|&id| names[id as usize]);
+    let mut counts = vec![0usize; names.len()];
+    for &id in &row_id {
+        counts[id as usize] += 1;
+    }
+    let mut next = vec![0u32; names.len()];
+    let mut runs = Vec::with_capacity(names.len());
+    let mut at = 0usize;
+    for &id in &order {
+        next[id as usize] = at as u32;
+        runs.push((at..at + counts[id as usize], names[id as usize]));
+        at += counts[id as usize];
+    }
+    let dest = row_id
+        .iter()
+        .map(|&id| {
+            let d = next[id as usize];
+            next[id as usize] += 1;
+            d
+        })
+        .collect();
+    Some(Groups { dest, runs })
+}
+
+/// A multiply-rotate hasher for short keys (symbols): far cheaper per row than `SipHash`, and the keys come from the
+/// caller's own batch.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517C_C1B7_2722_0A95);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (self.0.rotate_left(5) ^ value as u64).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
 /// Runs a whole input through a fresh stream: the one-shot form of a kernel. Input that goes back in time across
 /// batches is concatenated and sorted first, so the result always equals stably sorting the input.
 ///
@@ -413,15 +665,23 @@ pub fn one_shot<K: Kernel>(
     let mut stream = Stream::new(kernel.clone(), fill_symbol.clone()).with_threads(threads);
     let mut kept: Vec<RecordBatch> = Vec::new();
     let mut out = kernel.new_out();
-    let mut batches = batches.into_iter();
+    let mut batches = batches.into_iter().peekable();
     let mut out_of_order = false;
-    for batch in batches.by_ref() {
+    // Output already in final order: one batch whose rows came out sorted with the open intervals in place.
+    let mut in_order = false;
+    let mut pushed = 0;
+    while let Some(batch) = batches.next() {
         let batch = batch?;
-        match stream.push_out(&batch) {
-            Ok((more, _)) => kernel.append(&mut out, more),
+        let last = batches.peek().is_none();
+        match stream.push_out(&batch, last) {
+            Ok((more, sorted, flushed)) => {
+                in_order = pushed == 0 && sorted && flushed;
+                kernel.append(&mut out, more);
+            }
             Err(Error::OutOfOrder { .. }) => out_of_order = true,
             Err(err) => return Err(err),
         }
+        pushed += 1;
         kept.push(batch);
         if out_of_order {
             break;
@@ -434,7 +694,8 @@ pub fn one_shot<K: Kernel>(
         let whole = concat_batches(kept[0].schema_ref(), &kept)?;
         kept.clear();
         stream = Stream::new(kernel.clone(), fill_symbol).with_threads(threads);
-        let (more, _) = stream.push_out(&whole)?;
+        let (more, sorted, flushed) = stream.push_out(&whole, true)?;
+        in_order = sorted && flushed;
         out = more;
     }
     drop(kept);
@@ -442,7 +703,7 @@ pub fn one_shot<K: Kernel>(
     let one_symbol = stream.states.len() <= 1;
     stream.finish_into(&mut out)?;
     let out = kernel.finish_out(out)?;
-    if one_symbol {
+    if one_symbol || in_order {
         Ok(out)
     } else {
         sort_output(&out)
@@ -528,7 +789,7 @@ mod tests {
     /// Timestamps that repeat, sit on and next to second boundaries, cross minutes and New York midnight, and now
     /// and then go back in time; one or two symbols, in runs or interleaved.
     fn case(rng: &mut Rng, quotes: bool) -> RecordBatch {
-        let n = 1 + rng.below(120) as usize;
+        let n = 1 + rng.below(240) as usize;
         // 2024-03-10 04:59:58 UTC: New York midnight before the spring-forward day is two seconds away.
         let mut t: i64 = 1_710_046_798_000_000_000;
         let mut ts = Vec::with_capacity(n);
@@ -561,7 +822,7 @@ mod tests {
         let symbols: Vec<&str> = (0..n)
             .map(|i| {
                 if interleave {
-                    ["A", "B"][rng.below(2) as usize]
+                    ["A", "B", "", "BRK.B"][rng.below(4) as usize]
                 } else if i < n / 2 {
                     "A"
                 } else {
@@ -598,12 +859,22 @@ mod tests {
             let sizes: ArrayRef = Arc::new(Int64Array::from(
                 (0..n).map(|_| size(rng)).collect::<Vec<_>>(),
             ));
-            RecordBatch::try_from_iter([
+            // Half the cases carry updates: the rule-aware loop, and its rule bytes regrouped with the rows.
+            let update: ArrayRef = Arc::new(StringArray::from(
+                (0..n)
+                    .map(|_| (rng.below(6) == 0).then_some("canceled"))
+                    .collect::<Vec<_>>(),
+            ));
+            let mut cols = vec![
                 ("symbol", symbol),
                 ("timestamp", ts),
                 ("price", price),
                 ("size", sizes),
-            ])
+            ];
+            if rng.below(2) == 0 {
+                cols.push(("update", update));
+            }
+            RecordBatch::try_from_iter(cols)
         }
         .unwrap()
     }
@@ -642,23 +913,35 @@ mod tests {
                 .collect();
             cuts.sort_unstable();
             let interval = ["1s", "1m", "1d"][rng.below(3) as usize];
-            let run = |threads: usize, min_rows: usize| {
+            let run = |threads: usize, min_rows: usize, grouping: bool| {
                 if quotes {
-                    let s = quote_sampler(None, false, threads).with_min_rows_per_thread(min_rows);
+                    let s = quote_sampler(None, false, threads)
+                        .with_min_rows_per_thread(min_rows)
+                        .with_min_rows_per_output_row(0)
+                        .with_grouping(grouping);
                     outputs(s, &batch, &cuts)
                 } else {
                     let s = bar_aggregator(interval, "all", None, false, threads)
                         .unwrap()
-                        .with_min_rows_per_thread(min_rows);
+                        .with_min_rows_per_thread(min_rows)
+                        .with_min_rows_per_output_row(0)
+                        .with_grouping(grouping);
                     outputs(s, &batch, &cuts)
                 }
             };
-            let want = run(1, 1);
-            for (threads, min_rows) in [(2, 1), (3, 2), (5, 1), (8, 3)] {
+            // Without regrouping interleaved symbols, on one thread: the plain path everything else must equal.
+            let want = run(1, 1, false);
+            for (threads, min_rows, grouping) in [
+                (1, 1, true),
+                (2, 1, true),
+                (3, 2, false),
+                (5, 1, true),
+                (8, 3, true),
+            ] {
                 assert_eq!(
-                    run(threads, min_rows),
+                    run(threads, min_rows, grouping),
                     want,
-                    "round {round}, {threads} threads, {interval}, quotes={quotes}"
+                    "round {round}, {threads} threads, grouping {grouping}, {interval}, quotes={quotes}"
                 );
             }
         }
