@@ -24,6 +24,8 @@ import ticklake
 from ticklake.exporter import export_to_parquet
 from ticklake.sample import sample_quotes, sample_trades
 
+from tests.campaign import child_pythonpath
+
 REPO = Path(__file__).resolve().parents[1]
 I64_MAX, I64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
@@ -39,7 +41,7 @@ def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, preexec_fn=cap,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
+        env={**os.environ, "PYTHONPATH": child_pythonpath()},
     )  # fmt: skip
 
 

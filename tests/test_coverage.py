@@ -300,7 +300,7 @@ def test_empty_lake_and_bad_arguments(tmp_path: Path) -> None:
     assert lake.coverage("bars/1m").empty
     assert dict(lake.gaps("quotes")) == {}
     for call, message in [
-        (lambda: lake.coverage("bars/5m"), "unknown lake kind"),
+        (lambda: lake.coverage("bars/2d"), "unknown lake kind"),
         (lambda: lake.coverage("1m", "AAPL", "2024-13-01", "2024-12-31"), "is not a date"),
         (lambda: lake.coverage("1m", "AAPL", "2024-01-02 10:00", "2024-12-31"), "plain New York date"),
         (lambda: lake.coverage("1m", "AAPL", "2024-02-01", "2024-01-01"), "before start"),

@@ -109,7 +109,7 @@ def test_plot_command_writes_a_candle_png(root: Path, tmp_path: Path) -> None:
 def test_cli_errors_are_one_line(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, message in [
         (["plot", "AAPL", "2023-01-03", "2023-01-03", "--png", str(tmp_path / "x.png")], "no bars/1m rows for AAPL"),
-        (["coverage", "bars/5m"], "unknown lake kind 'bars/5m'"),
+        (["coverage", "bars/2d"], "unknown lake kind 'bars/2d'"),
         (["gaps", "1m", "--start", "2024-02-30"], "is not a date"),
         (["plot", "MSFT", "2024-11-18", "2024-11-18", "--spread", "--png", str(tmp_path / "y.png")], "no quotes"),
     ]:

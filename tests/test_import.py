@@ -24,6 +24,7 @@ from ticklake.importer import import_api
 from ticklake.sample import sample_quotes, sample_trades
 
 from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer, Faults
+from tests.campaign import child_pythonpath
 from tests.reference import ref_bars
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,7 +216,7 @@ def test_killed_import_resumes_without_downloading_what_is_staged(
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
+            env={**os.environ, "PYTHONPATH": child_pythonpath()},
         )
         assert child.stdout is not None and child.stdout.readline().strip() == "start"
         deadline = time.monotonic() + 60

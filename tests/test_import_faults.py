@@ -24,11 +24,12 @@ from ticklake.sample import sample_quotes, sample_trades
 from ticklake.staging import Job
 
 from tests.alpaca_server import KEY_ID, SECRET, AlpacaServer, Faults
+from tests.campaign import child_pythonpath
 from tests.test_import import file_bytes, staged_spans
 
 REPO = Path(__file__).resolve().parents[1]
 #: This checkout's package first: a child must not import another checkout's ticklake (a shared venv's .pth).
-CHILD_PATH = os.pathsep.join([str(REPO / "python"), str(REPO)])
+CHILD_PATH = child_pythonpath()
 START, END = dt.date(2024, 1, 29), dt.date(2024, 1, 31)
 
 

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import ticklake
 
+from tests.campaign import child_pythonpath
 from tests.lake_data import minute_bars
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
+        env={**os.environ, "PYTHONPATH": child_pythonpath()},
     )
 
 
@@ -79,7 +80,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_stray_parquet(tmp_path: Path) -> 
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
+            env={**os.environ, "PYTHONPATH": child_pythonpath()},
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
@@ -131,7 +132,7 @@ def test_two_processes_merging_into_the_same_month_lose_nothing(tmp_path: Path) 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "python"), str(REPO)])},
+            env={**os.environ, "PYTHONPATH": child_pythonpath()},
         )
         for parity in (0, 1)
     ]

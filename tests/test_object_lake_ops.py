@@ -173,13 +173,13 @@ def test_inventory_equals_local_and_a_second_one_reads_no_footer(
     pd.testing.assert_frame_equal(got[columns], want[columns])
     assert [Path(p).name for p in got["path"]] == [Path(p).name for p in want["path"]]
     lists = [s for s in seen if s[0] == "GET" and "list-type" in s[2]]
-    assert len(lists) == 5, lists  # one listing per kind folder
+    assert len(lists) == 6, lists  # one listing per kind folder, and one of bars/ for other intervals' folders
     assert len(seen) - len(lists) == len(got)  # one footer request per object (the listing gave the sizes)
     first = len(seen)
     seen.clear()
     assert remote.inventory().equals(got)
     print(f"inventory of {len(got)} objects: {first} requests, then {len(seen)} for the second")
-    assert all("list-type" in s[2] for s in seen) and len(seen) == 5, seen  # listings only: no footer read
+    assert all("list-type" in s[2] for s in seen) and len(seen) == 6, seen  # listings only: no footer read
     remote.write_bars(minute_bars("AAPL", DAYS[:1], seed=9), "1m")  # a new version of one object
     seen.clear()
     third = remote.inventory()
