@@ -80,7 +80,9 @@ impl Kind {
                 };
                 let seconds = u32::try_from(len / NS_PER_SEC)
                     .ok()
-                    .filter(|&s| len % NS_PER_SEC == 0 && s > 0 && i64::from(s) * NS_PER_SEC < NS_PER_DAY)
+                    .filter(|&s| {
+                        len % NS_PER_SEC == 0 && s > 0 && i64::from(s) * NS_PER_SEC < NS_PER_DAY
+                    })
                     .ok_or_else(unknown)?;
                 let canonical = interval_name(seconds);
                 if canonical != interval {
@@ -923,8 +925,16 @@ mod tests {
         for text in ["bars/24h", "bars/0s", "bars/2d", "bars/x", "bars/", "5s"] {
             assert!(Kind::parse(text).is_err(), "{text}");
         }
-        assert!(!Kind::Bars(5).schema().fields().iter().any(|f| f.name() == "vwap"));
-        assert!(Kind::Bars(300).schema().fields().iter().any(|f| f.name() == "vwap"));
+        assert!(!Kind::Bars(5)
+            .schema()
+            .fields()
+            .iter()
+            .any(|f| f.name() == "vwap"));
+        assert!(Kind::Bars(300)
+            .schema()
+            .fields()
+            .iter()
+            .any(|f| f.name() == "vwap"));
         assert_eq!(Kind::Bars(5).timestamp_unit(), TimeUnit::Microsecond);
     }
 
