@@ -78,6 +78,20 @@ def to_utc_ns(value: Any, tz: str, *, end: bool = False) -> int:
             or repeats.
     """
     check_tz(tz)
+    if isinstance(value, (dt.date, np.datetime64)) or (isinstance(value, str) and value[:1].isdigit()):
+        # A fixed instant (unlike "now" or "today"): the same bound every time, so computed once.
+        kind: object = type(value)
+        return _cached_utc_ns(kind, value, tz, end)
+    return _utc_ns(value, tz, end)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_utc_ns(kind: Any, value: Any, tz: str, end: bool) -> int:
+    # ``kind`` keeps values that compare equal across types apart (a bare date and a datetime64 of its midnight).
+    return _utc_ns(value, tz, end)
+
+
+def _utc_ns(value: Any, tz: str, end: bool) -> int:
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError) as err:
