@@ -76,6 +76,26 @@ def test_the_string_dtype_is_pandas_own_str(lake: ticklake.Lake) -> None:
     assert frame["exchange"].dropna().isin(list("QPVZ")).all()
 
 
+@pytest.mark.parametrize("kind", ["quotes", "trades"])
+@pytest.mark.parametrize("session", ["all", "regular", "pre"])
+def test_strings_read_as_pyarrow_reads_them(lake: ticklake.Lake, kind: str, session: str) -> None:
+    scan = lake.scan(
+        kind, "MSFT,AAPL", "2024-01-31 09:41:07", "2024-02-01 15:00", tz="America/New_York", session=session
+    )  # type: ignore[arg-type]
+    table, frame = scan.to_arrow(), scan.to_pandas()
+    files = pa.concat_tables([pq.read_table(p) for s in ("MSFT", "AAPL") for p in lake.files(kind, s)])
+    plain = files.to_pandas().set_index(["symbol", "timestamp"])
+    assert len(frame) > 0
+    for name in STRINGS[kind]:
+        table.column(name).validate(full=True)
+        assert [None if pd.isna(v) else v for v in frame[name]] == table.column(name).to_pylist(), name
+        if name != "symbol":
+            stamps = frame["timestamp"].dt.tz_convert("UTC")
+            expected = plain.loc[list(zip(frame["symbol"], stamps, strict=True)), name]
+            assert frame[name].isna().tolist() == expected.isna().tolist(), name
+            assert frame[name].dropna().tolist() == expected.dropna().tolist(), name
+
+
 def test_frames_behave_as_pandas_frames(lake: ticklake.Lake) -> None:
     both = lake.read_quotes(["AAPL", "MSFT"], tz="America/New_York")
     aapl = lake.read_quotes("AAPL", tz="America/New_York")

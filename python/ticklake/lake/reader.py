@@ -421,6 +421,7 @@ def _select(table: pa.Table, symbol: str, schema: pa.Schema) -> pa.Table:
     """``table`` as ``schema`` (see :func:`read_schema`): the symbol column rebuilt when it was not read, string
     columns read as dictionaries decoded for these rows only, the timestamps relabelled with the zone (no copy)."""
     arrays: list[Any] = []
+    offsets: dict[tuple[int, int, pa.DataType], Any] = {}  # the columns decoded here share their offsets (see _decode)
     for field in schema:
         if field.name == "symbol" and "symbol" not in table.column_names:
             # Proven by the statistics: every row is the file's symbol, so the column need not be decoded.
@@ -430,7 +431,7 @@ def _select(table: pa.Table, symbol: str, schema: pa.Schema) -> pa.Table:
         if column.type == field.type:
             pass
         elif pa.types.is_dictionary(column.type):
-            column = pa.chunked_array([_decode(c, field.type) for c in column.chunks], field.type)
+            column = pa.chunked_array([_decode(c, field.type, offsets) for c in column.chunks], field.type)
         elif pa.types.is_timestamp(column.type) and column.type.unit == field.type.unit:
             # The same UTC values under the scan's zone: a view of the buffers, not a cast.
             column = pa.chunked_array([c.view(field.type) for c in column.chunks], field.type)
@@ -464,13 +465,16 @@ _CODE_TYPES: dict[int, Any] = {
 }
 
 
-def _decode(chunk: Any, strings: pa.DataType) -> pa.Array[Any]:
+def _decode(
+    chunk: Any, strings: pa.DataType, shared: dict[tuple[int, int, pa.DataType], Any] | None = None
+) -> pa.Array[Any]:
     """A dictionary-encoded string chunk as a plain ``strings`` (string or large_string) array.
 
     The lake's string columns hold codes of one width (exchange and tape letters, the file's symbol): then the rows'
     bytes are one gather from the dictionary, the offsets a multiple of the row number and the validity the
     indices' own (a null row keeps a code's width of bytes, which Arrow allows and every reader ignores): much
-    less work than Arrow's take, which anything else goes through.
+    less work than Arrow's take, which anything else goes through. ``shared`` holds offsets buffers by (rows,
+    width, type) for the next column of the same rows (Arrow buffers are immutable, so arrays may share them).
     """
     dictionary, indices, n = chunk.dictionary, chunk.indices, len(chunk)
     if (
@@ -498,10 +502,13 @@ def _decode(chunk: Any, strings: pa.DataType) -> pa.Array[Any]:
     bitmap = validity.slice((indices.offset - shift) // 8) if chunk.null_count else None
     # A null row's index may be anything: clipped into the dictionary, its bytes are a code's, never out of bounds.
     data: Any = np.take(codes, rows, mode="clip") if chunk.null_count else np.take(codes, rows)
-    offsets: Any = np.arange(0, (total + 1) * width, width, dtype=_offsets_type(strings))
-    return pa.Array.from_buffers(
-        strings, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], chunk.null_count, shift
-    )
+    offsets = shared.get((total, width, strings)) if shared is not None else None
+    if offsets is None:
+        values: Any = np.arange(0, (total + 1) * width, width, dtype=_offsets_type(strings))
+        offsets = pa.py_buffer(values)
+        if shared is not None:
+            shared[(total, width, strings)] = offsets
+    return pa.Array.from_buffers(strings, n, [bitmap, offsets, pa.py_buffer(data)], chunk.null_count, shift)
 
 
 def iter_row_groups(
