@@ -51,6 +51,21 @@ def best_of(
     return best, out
 
 
+def best_of_each(fns: dict[str, Callable[[], Any]], repeat: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """The best wall time of ``repeat`` rounds for each of ``fns``, run in turn within each round (so a busy spell of
+    the machine slows every tool alike), and each one's last result."""
+    best = dict.fromkeys(fns, float("inf"))
+    out: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            out[name] = None
+            gc.collect()
+            t0 = time.perf_counter()
+            out[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best, out
+
+
 def ratio_table(title: str, results: dict[str, float], sizes: dict[str, int] | None = None) -> None:
     """Prints each tool's time and its ratio to ticklake's (``results`` must hold ``"ticklake"``), optionally
     file sizes, and the ratio to the fastest other tool."""

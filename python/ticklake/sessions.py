@@ -78,6 +78,20 @@ def to_utc_ns(value: Any, tz: str, *, end: bool = False) -> int:
             or repeats.
     """
     check_tz(tz)
+    if isinstance(value, (dt.date, np.datetime64)) or (isinstance(value, str) and value[:1].isdigit()):
+        # A fixed instant (unlike "now" or "today"): the same bound every time, so computed once.
+        kind: object = type(value)
+        return _cached_utc_ns(kind, value, tz, end)
+    return _utc_ns(value, tz, end)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_utc_ns(kind: Any, value: Any, tz: str, end: bool) -> int:
+    # ``kind`` keeps values that compare equal across types apart (a bare date and a datetime64 of its midnight).
+    return _utc_ns(value, tz, end)
+
+
+def _utc_ns(value: Any, tz: str, end: bool) -> int:
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError) as err:
@@ -198,20 +212,3 @@ def session_windows(session: str, first_ns: int, last_ns: int) -> np.ndarray:
         "extended": (pre_start, post_end),
     }[session]
     return np.stack([starts, ends], axis=1).astype(np.int64)
-
-
-def window_indices(timestamps: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """Row indices of sorted ``timestamps`` that fall inside any window.
-
-    Example:
-        >>> window_indices(np.array([1, 5, 9]), np.array([[0, 6]])).tolist()
-        [0, 1]
-    """
-    if len(windows) == 0 or len(timestamps) == 0:
-        return np.empty(0, dtype=np.int64)
-    a = np.searchsorted(timestamps, windows[:, 0], side="left")
-    b = np.searchsorted(timestamps, windows[:, 1], side="left")
-    keep = b > a
-    if not keep.any():
-        return np.empty(0, dtype=np.int64)
-    return np.concatenate([np.arange(x, y) for x, y in zip(a[keep], b[keep], strict=True)])

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -33,13 +34,32 @@ import pyarrow.parquet as pq
 from ticklake import _core
 from ticklake.exceptions import CorruptFileError, InvalidInputError, corrupt_file
 from ticklake.lake import layout
-from ticklake.sessions import overlaps, range_slice, session_windows, window_indices
+from ticklake.sessions import overlaps, range_slice, session_windows
 
 #: A Parquet footer, as :func:`footer` returns it.
 FileMetaData = pq.FileMetaData
 
 #: Nanoseconds per stored unit.
 _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+@functools.cache
+def stored_schema(kind: str) -> pa.Schema:
+    """The kind's stored schema (``_core.lake_schema``), built once per kind: every read asks for it.
+
+    Example:
+        >>> stored_schema("bars/1d").names[:2]
+        ['symbol', 'timestamp']
+    """
+    return _core.lake_schema(kind)
+
+
+@functools.cache
+def _string_columns(kind: str) -> tuple[str, ...]:
+    """The stored schema's top-level string columns (symbol, exchange codes, tape, ...): all of low cardinality,
+    dictionary-encoded in the files, so they are decoded as Arrow dictionaries (indices into the few distinct
+    values) and turned into plain strings only for the rows a read returns (:func:`_select`)."""
+    return tuple(f.name for f in stored_schema(kind) if pa.types.is_string(f.type))
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,7 @@ def inspect(path: Path, file: pq.ParquetFile, kind: str, symbol: str, period: st
         >>> inspect(path, pq.ParquetFile(path), "bars/1m", "AAPL", "2024-01").form
         'stored'
     """
-    expected = _core.lake_schema(kind)
+    expected = stored_schema(kind)
     stored = file.schema_arrow
     form = "stored" if _same_types(stored, expected) else "foreign"
     ts_index = stored.get_field_index("timestamp")
@@ -199,20 +219,23 @@ def open_file(
         if filesystem is not None:
             # An object store: opened fresh every time (see ObjectStorage), through the store's filesystem. No
             # separate existence check: opening asks the store for the size once (a missing object raises).
-            file = pq.ParquetFile(filesystem.open_input_file(path.as_posix()), page_checksum_verification=True)
-            return file, inspect(path, file, kind, symbol, period)
+            source = filesystem.open_input_file(path.as_posix())
+            file = pq.ParquetFile(source, page_checksum_verification=True)
+            info = inspect(path, file, kind, symbol, period)
+            return _for_reading(source, file, info, kind, remote=True), info
         key = _file_key(path)
         hit = footers.get(name, key) if footers is not None else None
         if hit is not None:
-            file = pq.ParquetFile(path, metadata=hit[1], page_checksum_verification=True)
+            file = _parquet_file(pa.OSFile(name, "r"), hit[1], hit[2], kind)
             if _file_key(path) == key:
                 return file, hit[2]
         # Every page's CRC32 is checked as it is read (files without checksums read as before).
-        file = pq.ParquetFile(path, page_checksum_verification=True)
+        source = pa.OSFile(name, "r")
+        file = pq.ParquetFile(source, page_checksum_verification=True)
         info = inspect(path, file, kind, symbol, period)
         if footers is not None and _file_key(path) == key:
             footers.put(name, (key, file.metadata, info))
-        return file, info
+        return _for_reading(source, file, info, kind), info
     except FileNotFoundError:
         return None
     except CorruptFileError:
@@ -221,11 +244,35 @@ def open_file(
         raise corrupt_file(path, err) from err
 
 
+def _parquet_file(
+    source: Any, metadata: pq.FileMetaData, info: FileInfo, kind: str, remote: bool = False
+) -> pq.ParquetFile:
+    """A reader of an open file whose footer is known, page checksums verified. A file in the stored form reads its
+    string columns as Arrow dictionaries (see :func:`_string_columns`); another writer's file reads as it is, for
+    the conform rule. A local file's columns are read and decoded in parallel (pyarrow's ``pre_buffer`` would
+    serialise them); an object's are fetched in one coalesced request per row group (``pre_buffer``)."""
+    strings = _string_columns(kind) if info.form == "stored" else ()
+    return pq.ParquetFile(
+        source,
+        metadata=metadata,
+        read_dictionary=list(strings) or None,
+        pre_buffer=remote,
+        page_checksum_verification=True,
+    )
+
+
+def _for_reading(source: Any, file: pq.ParquetFile, info: FileInfo, kind: str, remote: bool = False) -> pq.ParquetFile:
+    """``file`` (just opened on ``source`` and inspected) as :func:`_parquet_file` reads it: the same open file, so
+    never another version of it, with the footer already parsed."""
+    return _parquet_file(source, file.metadata, info, kind, remote)
+
+
 def _stored_table(
     path: Path, file: pq.ParquetFile, info: FileInfo, kind: str, symbol: str, groups: list[int], columns: list[str]
 ) -> pa.Table:
-    """The rows of ``groups`` in the kind's stored schema, ``columns`` of it (timestamp always included)."""
-    expected = _core.lake_schema(kind)
+    """The rows of ``groups`` in the kind's stored schema, ``columns`` of it (timestamp always included); string
+    columns of a stored-form file are Arrow dictionaries (:func:`_select` decodes them)."""
+    expected = stored_schema(kind)
     if info.form == "foreign":
         table = _core.lake_conform(str(path), file.read_row_groups(groups), kind)
     else:
@@ -242,6 +289,8 @@ def _stored_table(
             table = table.set_column(index, expected.field("timestamp"), table.column(index).cast(ts))
     if "symbol" in table.column_names:
         names = table.column("symbol")
+        if pa.types.is_dictionary(names.type):
+            names = names.cast(names.type.value_type)
         differs: pa.BooleanArray = pc.not_equal(names, pa.scalar(symbol, names.type))
         wrong = np.asarray(pc.fill_null(differs, pa.scalar(True)))
         if wrong.any():
@@ -252,19 +301,29 @@ def _stored_table(
     return table
 
 
-def _timestamps_ns(path: Path, table: pa.Table, kind: str, spans: list[tuple[int, int] | None]) -> np.ndarray:
-    """The rows' timestamps as int64 UTC ns, checked sorted (unique unless trades) and inside each group's span."""
+def _timestamps(path: Path, table: pa.Table, kind: str, spans: list[tuple[int, int] | None]) -> tuple[np.ndarray, int]:
+    """The rows' timestamps as int64 UTC in the stored unit and the nanoseconds per unit, checked sorted (unique
+    unless trades) and inside each group's span. One row group's are not copied."""
     column = table.column("timestamp")
     unit = _NS_PER[column.type.unit]
-    ts = column.cast(pa.int64()).to_numpy() * unit
-    steps = np.diff(ts)
-    bad = np.flatnonzero(steps <= 0 if kind != "trades" else steps < 0)
-    if len(bad):
-        raise _fail(path, f"column 'timestamp', row {int(bad[0]) + 1}: not sorted by time")
+    if column.null_count:
+        raise _fail(path, "column 'timestamp' holds nulls")
+    chunks = [c.to_numpy().view(np.int64) for c in column.chunks if len(c)]
+    ts = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, np.int64)
+    if len(ts) > 1:
+        bad = ts[1:] <= ts[:-1] if kind != "trades" else ts[1:] < ts[:-1]
+        if bad.any():
+            raise _fail(path, f"column 'timestamp', row {int(np.argmax(bad)) + 1}: not sorted by time")
     known = [s for s in spans if s is not None]
-    if len(ts) and len(known) == len(spans) and (ts[0] < known[0][0] or ts[-1] >= known[-1][1]):
+    if len(ts) and len(known) == len(spans) and (int(ts[0]) * unit < known[0][0] or int(ts[-1]) * unit >= known[-1][1]):
         raise _fail(path, "column 'timestamp': values outside the footer's statistics")
-    return ts
+    return ts, unit
+
+
+def _in_unit(bound: int | None, unit: int) -> int | None:
+    """A ``[lo, hi)`` bound in UTC ns as the same bound on timestamps in ``unit`` ns (``t * unit >= bound`` exactly
+    when ``t >= ceil(bound / unit)``, and likewise for ``<``)."""
+    return None if bound is None else -(-bound // unit)
 
 
 def read_range(
@@ -277,9 +336,13 @@ def read_range(
     session: str,
     footers: FooterCache | None = None,
     filesystem: Any = None,
+    *,
+    tz: str = "UTC",
+    strings: pa.DataType | None = None,
 ) -> pa.Table | None:
-    """The checked rows of one file in ``[lo, hi)`` (UTC ns), ``columns`` of the kind's stored schema in its order
-    (``timestamp`` always), within ``session``; only the row groups whose statistics overlap are read.
+    """The checked rows of one file in ``[lo, hi)`` (UTC ns), ``columns`` of the kind's stored schema in the order
+    given, within ``session``, as :func:`read_schema` (``tz``, ``strings``) describes them; only the row groups
+    whose statistics overlap are read.
 
     Raises:
         CorruptFileError: the file is damaged, holds another symbol, is unsorted, or cannot be conformed.
@@ -297,28 +360,145 @@ def read_range(
         return None
     try:
         table = _stored_table(path, file, info, kind, symbol, groups, columns)
-        ts = _timestamps_ns(path, table, kind, [info.spans[g] for g in groups])
+        ts, unit = _timestamps(path, table, kind, [info.spans[g] for g in groups])
     except (CorruptFileError, InvalidInputError):
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
         raise corrupt_file(path, err) from err
-    a, b = range_slice(ts, lo, hi)
+    a, b = range_slice(ts, _in_unit(lo, unit), _in_unit(hi, unit))
     table = table.slice(a, b - a)
     if session != "all" and table.num_rows:
         ts = ts[a:b]
-        rows = window_indices(ts, session_windows(session, int(ts[0]), int(ts[-1])))
-        table = table.take(pa.array(rows, type=pa.int64()))
-    return _select(table, kind, symbol, columns)
+        windows = session_windows(session, int(ts[0]) * unit, int(ts[-1]) * unit)
+        # Each session is a run of consecutive rows: the table's slices, not a copy of the rows.
+        starts = np.searchsorted(ts, -(-windows[:, 0] // unit), side="left")
+        ends = np.searchsorted(ts, -(-windows[:, 1] // unit), side="left")
+        runs = [table.slice(int(x), int(y - x)) for x, y in zip(starts, ends, strict=True) if y > x]
+        table = pa.concat_tables(runs) if runs else table.slice(0, 0)
+    try:
+        return _select(table, symbol, read_schema(kind, columns, tz, strings))
+    except (pa.ArrowException, ValueError, IndexError, TypeError) as err:  # a dictionary index out of range
+        raise corrupt_file(path, err) from err
 
 
-def _select(table: pa.Table, kind: str, symbol: str, columns: list[str]) -> pa.Table:
-    """``columns`` of ``table`` with the stored schema's fields, the symbol column rebuilt when it was not read."""
-    expected = _core.lake_schema(kind)
-    if "symbol" in columns and "symbol" not in table.column_names:
-        # Proven by the statistics: every row is the file's symbol, so the column need not be decoded.
-        table = table.append_column("symbol", pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows))
-    fields = [expected.field(c) for c in columns]
-    return pa.Table.from_arrays([table.column(c) for c in columns], schema=pa.schema(fields))
+def read_schema(kind: str, columns: list[str], tz: str = "UTC", strings: pa.DataType | None = None) -> pa.Schema:
+    """The schema of what :func:`read_range` returns: ``columns`` of the kind's stored schema, with the timestamps
+    in ``tz`` and the string columns of type ``strings`` (default: the stored ``string``; ``large_string`` is what
+    pandas' Arrow-backed ``str`` dtype holds).
+
+    Example:
+        >>> read_schema("bars/1d", ["timestamp", "symbol"], "America/New_York", pa.large_string()).types
+        [TimestampType(timestamp[us, tz=America/New_York]), DataType(large_string)]
+    """
+    return _read_schema(kind, tuple(columns), tz, strings if strings is not None else pa.string())
+
+
+@functools.lru_cache(maxsize=256)
+def _read_schema(kind: str, columns: tuple[str, ...], tz: str, strings: pa.DataType) -> pa.Schema:
+    expected = stored_schema(kind)
+    fields = []
+    for name in columns:
+        field = expected.field(name)
+        if name == "timestamp" and tz not in ("UTC", field.type.tz):
+            field = field.with_type(pa.timestamp(field.type.unit, tz=tz))
+        elif pa.types.is_string(field.type):
+            field = field.with_type(strings)
+        fields.append(field)
+    return pa.schema(fields)
+
+
+def _select(table: pa.Table, symbol: str, schema: pa.Schema) -> pa.Table:
+    """``table`` as ``schema`` (see :func:`read_schema`): the symbol column rebuilt when it was not read, string
+    columns read as dictionaries decoded for these rows only, the timestamps relabelled with the zone (no copy)."""
+    arrays: list[Any] = []
+    offsets: dict[tuple[int, int, pa.DataType], Any] = {}  # the columns decoded here share their offsets (see _decode)
+    for field in schema:
+        if field.name == "symbol" and "symbol" not in table.column_names:
+            # Proven by the statistics: every row is the file's symbol, so the column need not be decoded.
+            arrays.append(_repeat(symbol, table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        if column.type == field.type:
+            pass
+        elif pa.types.is_dictionary(column.type):
+            column = pa.chunked_array([_decode(c, field.type, offsets) for c in column.chunks], field.type)
+        elif pa.types.is_timestamp(column.type) and column.type.unit == field.type.unit:
+            # The same UTC values under the scan's zone: a view of the buffers, not a cast.
+            column = pa.chunked_array([c.view(field.type) for c in column.chunks], field.type)
+        else:
+            column = column.cast(field.type)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _offsets_type(strings: pa.DataType) -> Any:
+    return np.int64 if pa.types.is_large_string(strings) else np.int32
+
+
+def _repeat(value: str, n: int, strings: pa.DataType) -> pa.Array[Any]:
+    """``n`` times ``value`` as a ``strings`` (string or large_string) array."""
+    data = value.encode()
+    if not data or (pa.types.is_string(strings) and (n + 1) * len(data) >= 2**31):
+        scalar: Any = pa.scalar(value, strings)
+        repeated: pa.Array[Any] = pa.repeat(scalar, n)
+        return repeated
+    offsets: Any = np.arange(0, (n + 1) * len(data), len(data), dtype=_offsets_type(strings))
+    return pa.Array.from_buffers(strings, n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+
+
+#: The numpy type a code of so many bytes is gathered as (one machine word: faster than numpy's void copies).
+_CODE_TYPES: dict[int, Any] = {
+    1: np.dtype(np.uint8),
+    2: np.dtype(np.uint16),
+    4: np.dtype(np.uint32),
+    8: np.dtype(np.uint64),
+}
+
+
+def _decode(
+    chunk: Any, strings: pa.DataType, shared: dict[tuple[int, int, pa.DataType], Any] | None = None
+) -> pa.Array[Any]:
+    """A dictionary-encoded string chunk as a plain ``strings`` (string or large_string) array.
+
+    The lake's string columns hold codes of one width (exchange and tape letters, the file's symbol): then the rows'
+    bytes are one gather from the dictionary, the offsets a multiple of the row number and the validity the
+    indices' own (a null row keeps a code's width of bytes, which Arrow allows and every reader ignores): much
+    less work than Arrow's take, which anything else goes through. ``shared`` holds offsets buffers by (rows,
+    width, type) for the next column of the same rows (Arrow buffers are immutable, so arrays may share them).
+    """
+    dictionary, indices, n = chunk.dictionary, chunk.indices, len(chunk)
+    if (
+        not len(dictionary)
+        or dictionary.null_count
+        or indices.type != pa.int32()
+        or not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type))
+    ):
+        return chunk.cast(strings)  # type: ignore[no-any-return]
+    value_offsets, value_data = dictionary.buffers()[1:3]
+    wide = pa.types.is_large_string(dictionary.type)
+    bounds = np.frombuffer(
+        value_offsets, np.int64 if wide else np.int32, len(dictionary) + 1, dictionary.offset * (8 if wide else 4)
+    )
+    width = int(bounds[1] - bounds[0])
+    # The rows from the byte holding the first one's validity bit, so the indices' validity serves as it is.
+    shift = indices.offset % 8 if chunk.null_count else 0
+    total = n + shift
+    if width == 0 or (np.diff(bounds) != width).any() or (pa.types.is_string(strings) and (total + 1) * width >= 2**31):
+        return chunk.cast(strings)  # type: ignore[no-any-return]
+    code_type = _CODE_TYPES.get(width, np.dtype((np.void, width)))
+    codes = np.frombuffer(value_data, code_type, len(dictionary), int(bounds[0]))
+    validity, index_data = indices.buffers()
+    rows = np.frombuffer(index_data, np.int32, total, (indices.offset - shift) * 4)
+    bitmap = validity.slice((indices.offset - shift) // 8) if chunk.null_count else None
+    # A null row's index may be anything: clipped into the dictionary, its bytes are a code's, never out of bounds.
+    data: Any = np.take(codes, rows, mode="clip") if chunk.null_count else np.take(codes, rows)
+    offsets = shared.get((total, width, strings)) if shared is not None else None
+    if offsets is None:
+        values: Any = np.arange(0, (total + 1) * width, width, dtype=_offsets_type(strings))
+        offsets = pa.py_buffer(values)
+        if shared is not None:
+            shared[(total, width, strings)] = offsets
+    return pa.Array.from_buffers(strings, n, [bitmap, offsets, pa.py_buffer(data)], chunk.null_count, shift)
 
 
 def iter_row_groups(
@@ -340,20 +520,21 @@ def iter_row_groups(
     if opened is None:
         return
     file, info = opened
-    names = list(_core.lake_schema(kind).names)
+    names = list(stored_schema(kind).names)
+    schema = read_schema(kind, names)
     for g, span in enumerate(info.spans):
         if span is not None and not overlaps(span, lo, hi):
             continue
         try:
             table = _stored_table(path, file, info, kind, symbol, [g], names)
-            ts = _timestamps_ns(path, table, kind, [span])
+            ts, unit = _timestamps(path, table, kind, [span])
         except (CorruptFileError, InvalidInputError):
             raise
         except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as err:
             raise corrupt_file(path, err) from err
-        a, b = range_slice(ts, lo, hi)
+        a, b = range_slice(ts, _in_unit(lo, unit), _in_unit(hi, unit))
         if b > a:
-            yield _select(table.slice(a, b - a), kind, symbol, names)
+            yield _select(table.slice(a, b - a), symbol, schema)
 
 
 def first_unreadable(paths: Iterable[Path], filesystem: Any = None) -> CorruptFileError | None:

@@ -35,7 +35,7 @@ from ticklake import _core
 from ticklake.exceptions import InvalidInputError, MissingExtraError
 from ticklake.kernels import BarAggregator
 from ticklake.lake import kinds, layout
-from ticklake.lake.scan import Scan
+from ticklake.lake.scan import Scan, to_frame
 from ticklake.lake.storage import LocalStorage, ObjectStorage
 from ticklake.sessions import overlaps, utc_range
 
@@ -334,10 +334,10 @@ def to_dask(scan: Scan) -> Any:
     import dask
     import dask.dataframe as dd
 
-    meta = scan.schema.empty_table().to_pandas(coerce_temporal_nanoseconds=True)
+    meta = to_frame(scan.schema.empty_table())
     parts = scan.parts()
-    # Dask would turn the string columns into ``string[pyarrow]``; the partitions keep pandas' own dtypes, so the
-    # computed frame is the one ``Scan.to_pandas`` gives.
+    # Dask would turn the string columns into ``string[pyarrow]``; the partitions keep the dtypes of ``to_frame``, so
+    # the computed frame is the one ``Scan.to_pandas`` gives.
     with dask.config.set({"dataframe.convert-string": False}):
         if not parts:
             return dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
@@ -351,5 +351,4 @@ class _ReadPart:
         self.scan = scan
 
     def __call__(self, part: tuple[str, Path]) -> pd.DataFrame:
-        frame: pd.DataFrame = self.scan.read_part(*part).to_pandas(coerce_temporal_nanoseconds=True)
-        return frame
+        return self.scan.read_part_pandas(*part)
