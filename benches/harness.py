@@ -51,14 +51,19 @@ def best_of(
     return best, out
 
 
-def best_of_each(fns: dict[str, Callable[[], Any]], repeat: int) -> tuple[dict[str, float], dict[str, Any]]:
+def best_of_each(
+    fns: dict[str, Callable[[], Any]], repeat: int, setups: dict[str, Callable[[], None]] | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
     """The best wall time of ``repeat`` rounds for each of ``fns``, run in turn within each round (so a busy spell of
-    the machine slows every tool alike), and each one's last result."""
+    the machine slows every tool alike), and each one's last result; ``setups[name]``, if given, runs untimed
+    before each run of ``fns[name]``."""
     best = dict.fromkeys(fns, float("inf"))
     out: dict[str, Any] = {}
     for _ in range(repeat):
         for name, fn in fns.items():
             out[name] = None
+            if setups and name in setups:
+                setups[name]()
             gc.collect()
             t0 = time.perf_counter()
             out[name] = fn()

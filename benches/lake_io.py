@@ -9,7 +9,8 @@ writes a fresh file each repetition. ticklake's write is the whole ``Lake.write_
 (validation, split by month, lock, encode, fsync, footer check, rename, fsync of the directory); the others write one
 file without fsync.
 Reads go into pandas for ticklake and pyarrow, into a polars DataFrame for polars (and, on a second row, on into
-pandas with polars' ``to_pandas``); the tools take turns within each repetition, so a busy spell slows them alike.
+pandas with polars' ``to_pandas``). In writes and reads alike the tools take turns within each repetition, so a busy
+spell slows them alike.
 The ratio column is the other tool's time divided by ticklake's (above 1.0x: ticklake is faster). The day read of
 quotes is held to issue 13's bound: ticklake's pandas frame within 1.2x of polars' filtered scan.
 """
@@ -32,7 +33,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ticklake
-from harness import best_of, best_of_each, machine_line, ratio_table, require_release
+from harness import best_of_each, machine_line, ratio_table, require_release
 from ticklake.sample import sample_quotes, sample_trades
 
 
@@ -91,12 +92,10 @@ def bench_kind(name: str, table: pa.Table, base: Path, repeat: int) -> None:
             f"COPY t TO '{out['duckdb']}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 3)"
         ),
     }
-    times: dict[str, float] = {}
-    for tool, fn in writes.items():
-        times[tool], result = best_of(fn, repeat, fresh if tool == "ticklake" else None)
-        if tool == "ticklake":
-            assert len(result) == 1, result
-            ours_path = result[0].path
+    # The writers take turns within each round (as the reads do), so a busy spell slows them alike.
+    times, results = best_of_each(writes, repeat, {"ticklake": fresh})
+    assert len(results["ticklake"]) == 1, results["ticklake"]
+    ours_path = results["ticklake"][0].path
     sizes = {"ticklake": ours_path.stat().st_size, **{k: p.stat().st_size for k, p in out.items()}}
     ratio_table(f"write (ZSTD 3) {name}", times, sizes)
 

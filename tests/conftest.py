@@ -79,6 +79,20 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    """A ``distributed.Client`` of a 2-worker ``LocalCluster`` (one thread and one process per worker, a free
+    dashboard port), one per test module: a test that kills a worker leaves the next module a whole cluster."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
 @pytest.fixture(scope="session")
 def real_data() -> pathlib.Path:
     if not REAL_DATA.is_dir():

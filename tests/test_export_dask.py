@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,18 +35,6 @@ def rows(report: ticklake.ExportReport) -> list[tuple[str, str, str, int, int]]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
-@pytest.fixture(scope="module")
 def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("db") / "market.db"
     con = sqlite3.connect(path)
@@ -66,9 +53,9 @@ def test_groups_are_contiguous_balanced_and_cover_every_symbol() -> None:
     assert _groups([], 4) == []
 
 
-def test_export_on_dask_equals_the_in_process_export(tmp_path: Path, sqlite_db: str, client: object) -> None:
+def test_export_on_dask_equals_the_in_process_export(tmp_path: Path, sqlite_db: str, dask_client: object) -> None:
     local = export_to_parquet(sqlite_db, root=tmp_path / "local")
-    fanned = export_to_parquet(sqlite_db, root=tmp_path / "dask", client=client, max_tasks=5)
+    fanned = export_to_parquet(sqlite_db, root=tmp_path / "dask", client=dask_client, max_tasks=5)
     assert fanned.ok and local.ok
     assert rows(fanned) == rows(local)
     assert fanned.source_rows == local.source_rows == {"bars_1m": source().num_rows}
@@ -77,13 +64,13 @@ def test_export_on_dask_equals_the_in_process_export(tmp_path: Path, sqlite_db: 
     assert lake_bytes(tmp_path / "dask") == files
 
 
-def test_one_symbol_on_dask(tmp_path: Path, sqlite_db: str, client: object) -> None:
-    report = export_to_parquet(sqlite_db, symbol="S01", root=tmp_path / "one", client=client)
+def test_one_symbol_on_dask(tmp_path: Path, sqlite_db: str, dask_client: object) -> None:
+    report = export_to_parquet(sqlite_db, symbol="S01", root=tmp_path / "one", client=dask_client)
     assert {f.symbol for f in report.files} == {"S01"}
     assert list(lake_bytes(tmp_path / "one")) == ["bars/1m/S01.2024-01.parquet", "bars/1m/S01.2024-02.parquet"]
 
 
-def test_postgresql_export_on_dask(tmp_path: Path, postgres_url: str, client: object) -> None:
+def test_postgresql_export_on_dask(tmp_path: Path, postgres_url: str, dask_client: object) -> None:
     import adbc_driver_postgresql.dbapi as pg
 
     with pg.connect(postgres_url) as con, con.cursor() as cur:
@@ -91,13 +78,13 @@ def test_postgresql_export_on_dask(tmp_path: Path, postgres_url: str, client: ob
         cur.adbc_ingest("bars_1m", source(), mode="create")
         con.commit()
     local = export_to_parquet(postgres_url, root=tmp_path / "local", tables={"bars_1m": "bars_1m"})
-    fanned = export_to_parquet(postgres_url, root=tmp_path / "dask", tables={"bars_1m": "bars_1m"}, client=client)
+    fanned = export_to_parquet(postgres_url, root=tmp_path / "dask", tables={"bars_1m": "bars_1m"}, client=dask_client)
     assert rows(fanned) == rows(local) and fanned.ok
     assert lake_bytes(tmp_path / "dask") == lake_bytes(tmp_path / "local")
 
 
-def test_cli_scheduler(tmp_path: Path, sqlite_db: str, client: object, capsys: pytest.CaptureFixture[str]) -> None:
-    address = client.scheduler.address  # type: ignore[attr-defined]
+def test_cli_scheduler(tmp_path: Path, sqlite_db: str, dask_client: object, capsys: pytest.CaptureFixture[str]) -> None:
+    address = dask_client.scheduler.address  # type: ignore[attr-defined]
     code = cli.main(
         ["export-to-parquet", "--root", str(tmp_path / "cli"), "--db", sqlite_db, "--all", "--scheduler", address]
     )
@@ -107,9 +94,9 @@ def test_cli_scheduler(tmp_path: Path, sqlite_db: str, client: object, capsys: p
     assert lake_bytes(tmp_path / "cli") == lake_bytes(_in_process(sqlite_db, tmp_path / "ref"))
 
 
-def test_a_bad_max_tasks_is_refused(tmp_path: Path, sqlite_db: str, client: object) -> None:
+def test_a_bad_max_tasks_is_refused(tmp_path: Path, sqlite_db: str, dask_client: object) -> None:
     with pytest.raises(ticklake.InvalidInputError, match="max_tasks"):
-        export_to_parquet(sqlite_db, root=tmp_path / "x", client=client, max_tasks=0)
+        export_to_parquet(sqlite_db, root=tmp_path / "x", client=dask_client, max_tasks=0)
 
 
 def _in_process(db: str, root: Path) -> Path:

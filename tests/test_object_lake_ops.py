@@ -319,16 +319,9 @@ def test_to_dask_on_s3_equals_scan_and_the_storage_pickles_without_its_filesyste
 
 
 @pytest.mark.slow
-def test_rebuild_on_s3_on_a_dask_cluster(trade_lakes: tuple[ticklake.Lake, Path]) -> None:
-    distributed = pytest.importorskip("distributed")
+def test_rebuild_on_s3_on_a_dask_cluster(trade_lakes: tuple[ticklake.Lake, Path], dask_client: object) -> None:
     remote, local_root = trade_lakes
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        report = remote.rebuild("1m", client=client, max_tasks=4)
+    report = remote.rebuild("1m", client=dask_client, max_tasks=4)
     assert report.tasks == 4 and len(report.units) == 4
     assert _bytes(remote, "1m") == _bytes(ticklake.Lake(local_root), "1m")
 

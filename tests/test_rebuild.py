@@ -149,37 +149,27 @@ def test_to_dask_equals_scan(trades_lake: Path, tmp_path: Path) -> None:
         assert list(ddf.dtypes) == list(expected.dtypes)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> object:
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("interval", ["1m", "5s"])
-def test_rebuild_on_dask_equals_in_process(trades_lake: Path, tmp_path: Path, cluster: object, interval: str) -> None:
+def test_rebuild_on_dask_equals_in_process(
+    trades_lake: Path, tmp_path: Path, dask_client: object, interval: str
+) -> None:
     expected = _copy(trades_lake, tmp_path / "inproc")
     expected.rebuild(interval, threads=1)
     lake = _copy(trades_lake, tmp_path / "dask")
-    report = lake.rebuild(interval, client=cluster, max_tasks=12)
+    report = lake.rebuild(interval, client=dask_client, max_tasks=12)
     assert report.tasks == 12 and len(report.units) == 60
     assert _files(lake, interval) == _files(expected, interval)
 
 
 @pytest.mark.slow
-def test_rebuild_survives_a_killed_worker(trades_lake: Path, tmp_path: Path, cluster: object) -> None:
+def test_rebuild_survives_a_killed_worker(trades_lake: Path, tmp_path: Path, dask_client: object) -> None:
     import distributed
 
     expected = _copy(trades_lake, tmp_path / "inproc")
     expected.rebuild("1m", threads=1)
     lake = _copy(trades_lake, tmp_path / "dask")
-    client: distributed.Client = cluster  # type: ignore[assignment]
+    client: distributed.Client = dask_client  # type: ignore[assignment]
     victim = sorted(client.scheduler_info()["workers"])[0]
     pid = client.run(os.getpid, workers=[victim])[victim]
 
@@ -231,14 +221,16 @@ def test_without_the_dask_extra_to_dask_and_client_name_the_install_line(
 
 
 @pytest.mark.slow
-def test_a_damaged_trades_file_stops_the_job_with_its_name(trades_lake: Path, tmp_path: Path, cluster: object) -> None:
+def test_a_damaged_trades_file_stops_the_job_with_its_name(
+    trades_lake: Path, tmp_path: Path, dask_client: object
+) -> None:
     lake = _copy(trades_lake, tmp_path / "lake")
     damaged = lake.root / "trades" / "S05.2024-02.parquet"
     damaged.write_bytes(damaged.read_bytes()[:-100])
     with pytest.raises(ticklake.CorruptFileError, match=r"S05\.2024-02"):
         lake.rebuild("1m", threads=1)
     with pytest.raises(ticklake.CorruptFileError, match=r"S05\.2024-02"):
-        lake.rebuild("1m", client=cluster, max_tasks=60)
+        lake.rebuild("1m", client=dask_client, max_tasks=60)
 
 
 def test_rebuild_1s_equals_bars(trades_lake: Path, tmp_path: Path) -> None:
