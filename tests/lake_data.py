@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,3 +98,15 @@ def trades_table(symbol: str, stamps: pd.DatetimeIndex, *, seed: int = 0) -> pa.
             "update": pa.array([None] * n, pa.string()),
         }
     )
+
+
+def write_two_symbols(lake: Any, days: list[dt.date], trade_step: str) -> Any:
+    """Fills ``lake`` (a ``ticklake.Lake``) for AAPL and MSFT: 1m bars on every one of ``days``; on the first two
+    days best quotes every second 09:25-16:05 New York and trades every ``trade_step`` 09:00-17:00. Returns it."""
+    for seed, symbol in enumerate(["AAPL", "MSFT"]):
+        lake.write_bars(minute_bars(symbol, days, seed=seed), "1m")
+        stamps = ny_grid(days[0], "09:25", "16:05", "1s").append(ny_grid(days[1], "09:25", "16:05", "1s"))
+        lake.write_quotes(quotes_table(symbol, stamps, seed=seed))
+        ticks = ny_grid(days[0], "09:00", "17:00", trade_step).append(ny_grid(days[1], "09:00", "17:00", trade_step))
+        lake.write_trades(trades_table(symbol, ticks, seed=seed))
+    return lake

@@ -19,7 +19,7 @@ from ticklake.lake.reader import _decode, _repeat
 from ticklake.lake.scan import STR_DTYPE, to_frame
 from ticklake.sessions import to_utc_ns
 
-from tests.lake_data import minute_bars, ny_grid, quotes_table, trades_table
+from tests.lake_data import minute_bars, write_two_symbols
 
 D = dt.date
 DAYS = [D(2024, 1, 31), D(2024, 2, 1)]  # across a month boundary: two files per symbol
@@ -32,13 +32,7 @@ STRINGS = {
 
 @pytest.fixture
 def lake(tmp_path: Path) -> ticklake.Lake:
-    lake = ticklake.Lake(tmp_path)
-    for seed, symbol in enumerate(["AAPL", "MSFT"]):
-        lake.write_bars(minute_bars(symbol, DAYS, seed=seed), "1m")
-        stamps = ny_grid(DAYS[0], "09:25", "16:05", "1s").append(ny_grid(DAYS[1], "09:25", "16:05", "1s"))
-        lake.write_quotes(quotes_table(symbol, stamps, seed=seed))
-        ticks = ny_grid(DAYS[0], "09:00", "17:00", "1s").append(ny_grid(DAYS[1], "09:00", "17:00", "1s"))
-        lake.write_trades(trades_table(symbol, ticks, seed=seed))
+    lake: ticklake.Lake = write_two_symbols(ticklake.Lake(tmp_path), DAYS, "1s")
     return lake
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import ticklake
 
-from tests.lake_data import minute_bars, ny_grid, quotes_table, trades_table
+from tests.lake_data import minute_bars, write_two_symbols
 
 D = dt.date
 DAYS = [D(2024, 1, 31), D(2024, 2, 1), D(2024, 2, 2)]  # across a month boundary: two files per symbol
@@ -21,13 +21,7 @@ DAYS = [D(2024, 1, 31), D(2024, 2, 1), D(2024, 2, 2)]  # across a month boundary
 
 @pytest.fixture
 def lake(tmp_path: Path) -> ticklake.Lake:
-    lake = ticklake.Lake(tmp_path)
-    for seed, symbol in enumerate(["AAPL", "MSFT"]):
-        lake.write_bars(minute_bars(symbol, DAYS, seed=seed), "1m")
-        stamps = ny_grid(DAYS[0], "09:25", "16:05", "1s").append(ny_grid(DAYS[1], "09:25", "16:05", "1s"))
-        lake.write_quotes(quotes_table(symbol, stamps, seed=seed))
-        ticks = ny_grid(DAYS[0], "09:00", "17:00", "250ms").append(ny_grid(DAYS[1], "09:00", "17:00", "250ms"))
-        lake.write_trades(trades_table(symbol, ticks, seed=seed))
+    lake: ticklake.Lake = write_two_symbols(ticklake.Lake(tmp_path), DAYS, "250ms")
     return lake
 
 
