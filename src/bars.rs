@@ -12,6 +12,7 @@ use crate::conditions::{
     BarKind, Policy, Rules, ALL, HIGH_LOW, OC_ALWAYS, OC_MASK, OC_NONE, VOLUME,
 };
 use crate::error::{Error, Result};
+use crate::huge_pages;
 use crate::schema;
 use crate::stream::{Kernel, RunStatus, Stream};
 use crate::time::{self, Interval};
@@ -109,7 +110,11 @@ pub struct BarOut {
 }
 
 impl BarOut {
-    #[inline(never)]
+    #[allow(
+        clippy::inline_always,
+        reason = "a bar per trade spends a fifth of its time in calls to this otherwise (measured: 238 -> 191 ms for 5M bars)"
+    )]
+    #[inline(always)]
     fn push(&mut self, bar: &OpenBar, vwap: Option<f64>) {
         self.ts.push(bar.label);
         self.open.push(bar.open);
@@ -125,16 +130,16 @@ impl BarOut {
 
     /// Room for `bars` more bars.
     fn reserve(&mut self, bars: usize) {
-        self.ts.reserve(bars);
-        self.open.reserve(bars);
-        self.high.reserve(bars);
-        self.low.reserve(bars);
-        self.close.reserve(bars);
-        self.volume.reserve(bars);
+        huge_pages::reserve(&mut self.ts, bars);
+        huge_pages::reserve(&mut self.open, bars);
+        huge_pages::reserve(&mut self.high, bars);
+        huge_pages::reserve(&mut self.low, bars);
+        huge_pages::reserve(&mut self.close, bars);
+        huge_pages::reserve(&mut self.volume, bars);
         if self.with_vwap {
-            self.vwap.reserve(bars);
+            huge_pages::reserve(&mut self.vwap, bars);
         }
-        self.count.reserve(bars);
+        huge_pages::reserve(&mut self.count, bars);
     }
 
     /// Names the symbol of the bars pushed since the output had `before` rows.

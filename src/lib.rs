@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod dedupe;
 pub mod error;
 pub mod fault;
+pub mod huge_pages;
 pub mod json;
 pub mod lake;
 pub mod pages;

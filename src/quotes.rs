@@ -15,6 +15,7 @@ use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, SchemaRef};
 
 use crate::error::{Error, Result};
+use crate::huge_pages;
 use crate::schema;
 use crate::stream::{Kernel, RunStatus, Stream};
 use crate::time::{self, floor_to, Interval, NS_PER_SEC};
@@ -202,12 +203,12 @@ impl QuoteOut {
 
     /// Room for `rows` more rows.
     fn reserve(&mut self, rows: usize) {
-        self.ts.reserve(rows);
-        self.bid.reserve(rows);
-        self.bid_size.reserve(rows);
-        self.ask.reserve(rows);
-        self.ask_size.reserve(rows);
-        self.spread.reserve(rows);
+        huge_pages::reserve(&mut self.ts, rows);
+        huge_pages::reserve(&mut self.bid, rows);
+        huge_pages::reserve(&mut self.bid_size, rows);
+        huge_pages::reserve(&mut self.ask, rows);
+        huge_pages::reserve(&mut self.ask_size, rows);
+        huge_pages::reserve(&mut self.spread, rows);
     }
 
     /// The exchange columns, created (null so far) on first use.

@@ -363,8 +363,8 @@ impl SymbolRuns {
         }
         // Runs of one value: offsets and bytes written directly (a builder call per row is most of the cost of
         // a dense output's symbol column).
-        let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
-        let mut values: Vec<u8> = Vec::with_capacity(bytes);
+        let mut offsets: Vec<i32> = crate::huge_pages::with_capacity(rows + 1);
+        let mut values: Vec<u8> = crate::huge_pages::with_capacity(bytes);
         let mut end = 0i32;
         offsets.push(end);
         for (value, n) in &self.0 {

@@ -573,15 +573,20 @@ struct Groups<'a> {
     runs: Vec<(Range<usize>, &'a str)>,
 }
 
-/// A stable counting sort of the rows by symbol (`None` past 2^32-1 rows).
-fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
-    let n = u32::try_from(symbols.len()).ok()?;
-    let mut ids: HashMap<&str, u32, FastHash> = HashMap::default();
-    let mut names: Vec<&str> = Vec::new();
-    let mut row_id: Vec<u32> = Vec::with_capacity(n as usize);
-    let mut last: Option<(&str, u32)> = None;
+/// Each row's symbol as its rank among the batch's distinct symbols in byte order (a null before every name), and
+/// those symbols: one hash lookup per change of symbol, and a sort of the distinct names only.
+struct SymbolRanks<'a> {
+    rank: Vec<u32>,
+    names: Vec<Option<&'a str>>,
+}
+
+fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
+    let mut ids: HashMap<Option<&str>, u32, FastHash> = HashMap::default();
+    let mut names: Vec<Option<&str>> = Vec::new();
+    let mut rank: Vec<u32> = Vec::with_capacity(symbols.len());
+    let mut last: Option<(Option<&str>, u32)> = None;
     for i in 0..symbols.len() {
-        let name = symbols.value(i);
+        let name = symbols.is_valid(i).then(|| symbols.value(i));
         let id = match last {
             Some((prev, id)) if prev == name => id,
             _ => *ids.entry(name).or_insert_with(|| {
@@ -590,29 +595,55 @@ fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
             }),
         };
         last = Some((name, id));
-        row_id.push(id);
+        rank.push(id);
     }
     let mut order: Vec<u32> = (0..names.len() as u32).collect();
     order.sort_unstable_by_key(|&id| names[id as usize]);
-    let mut counts = vec![0usize; names.len()];
-    for &id in &row_id {
-        counts[id as usize] += 1;
+    let mut rank_of = vec![0u32; names.len()];
+    for (r, &id) in order.iter().enumerate() {
+        rank_of[id as usize] = r as u32;
     }
-    let mut next = vec![0u32; names.len()];
-    let mut runs = Vec::with_capacity(names.len());
+    for r in &mut rank {
+        *r = rank_of[*r as usize];
+    }
+    let names = order.iter().map(|&id| names[id as usize]).collect();
+    SymbolRanks { rank, names }
+}
+
+/// Where each row goes in a stable counting sort by `rank` (of `groups` distinct values), and each group's rows.
+fn counting_sort(rank: &[u32], groups: usize) -> (Vec<u32>, Vec<Range<usize>>) {
+    let mut counts = vec![0usize; groups];
+    for &r in rank {
+        counts[r as usize] += 1;
+    }
+    let mut next = Vec::with_capacity(groups);
+    let mut ranges = Vec::with_capacity(groups);
     let mut at = 0usize;
-    for &id in &order {
-        next[id as usize] = at as u32;
-        runs.push((at..at + counts[id as usize], names[id as usize]));
-        at += counts[id as usize];
+    for &count in &counts {
+        next.push(at as u32);
+        ranges.push(at..at + count);
+        at += count;
     }
-    let dest = row_id
+    let dest = rank
         .iter()
-        .map(|&id| {
-            let d = next[id as usize];
-            next[id as usize] += 1;
+        .map(|&r| {
+            let d = next[r as usize];
+            next[r as usize] += 1;
             d
         })
+        .collect();
+    (dest, ranges)
+}
+
+/// A stable counting sort of the rows by symbol (`None` past 2^32-1 rows).
+fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
+    u32::try_from(symbols.len()).ok()?;
+    let ranks = symbol_ranks(symbols);
+    let (dest, ranges) = counting_sort(&ranks.rank, ranks.names.len());
+    let runs = ranges
+        .into_iter()
+        .zip(ranks.names)
+        .map(|(rows, name)| (rows, name.unwrap_or_default()))
         .collect();
     Some(Groups { dest, runs })
 }
@@ -738,27 +769,30 @@ fn run_end(symbols: &StringArray, start: usize) -> usize {
 
 /// A stable permutation sorting rows by (symbol, timestamp).
 fn sort_permutation(symbols: Option<&StringArray>, ts: &[i64]) -> Result<UInt32Array> {
-    let n = u32::try_from(ts.len()).map_err(|_| {
-        Error::InvalidArgument("a single batch may hold at most 2^32-1 rows".into())
-    })?;
-    let mut keys: Vec<(u32, i64, u32)> = match symbols {
-        None => (0..n).map(|i| (0, ts[i as usize], i)).collect(),
-        Some(symbols) => {
-            let mut names: Vec<&str> = symbols.iter().flatten().collect();
-            names.sort_unstable();
-            names.dedup();
-            let rank: HashMap<&str, u32> = names.iter().zip(0u32..).map(|(n, r)| (*n, r)).collect();
-            (0..n)
-                .map(|i| (rank[symbols.value(i as usize)], ts[i as usize], i))
-                .collect()
-        }
-    };
+    let n = rows_u32(ts.len())?;
+    let rank = symbols.map(|s| symbol_ranks(s).rank);
+    let mut keys: Vec<(u32, i64, u32)> = (0..n)
+        .map(|i| {
+            (
+                rank.as_ref().map_or(0, |r| r[i as usize]),
+                ts[i as usize],
+                i,
+            )
+        })
+        .collect();
     // The row index is the last key, so an unstable sort gives the stable order.
     keys.sort_unstable();
     Ok(keys.into_iter().map(|k| k.2).collect())
 }
 
-/// Sorts an output batch by (symbol, timestamp) unless it already is.
+fn rows_u32(rows: usize) -> Result<u32> {
+    u32::try_from(rows)
+        .map_err(|_| Error::InvalidArgument("a single batch may hold at most 2^32-1 rows".into()))
+}
+
+/// Sorts an output batch by (symbol, timestamp) unless it already is. The kernels emit each symbol's rows in time
+/// order (several batches' outputs and the final intervals are what interleave them), so a stable counting sort by
+/// symbol is the whole sort; a full sort is the fallback should a symbol's rows not be in time order.
 fn sort_output(batch: &RecordBatch) -> Result<RecordBatch> {
     let symbols = schema::strings(schema::required(batch, "symbol")?, "symbol")?;
     let ts = schema::timestamps_ns(schema::required(batch, "timestamp")?, "timestamp", true, 0)?;
@@ -766,12 +800,23 @@ fn sort_output(batch: &RecordBatch) -> Result<RecordBatch> {
     if (1..batch.num_rows()).all(|i| key(i - 1) <= key(i)) {
         return Ok(batch.clone());
     }
-    let perm = sort_permutation(Some(&fill_nulls(&symbols)), &ts)?;
+    rows_u32(ts.len())?;
+    let ranks = symbol_ranks(&symbols);
+    let (dest, _) = counting_sort(&ranks.rank, ranks.names.len());
+    let mut perm = vec![0u32; dest.len()];
+    for (row, &d) in dest.iter().enumerate() {
+        perm[d as usize] = row as u32;
+    }
+    let in_time_order = perm.windows(2).all(|w| {
+        ranks.rank[w[0] as usize] != ranks.rank[w[1] as usize]
+            || ts[w[0] as usize] <= ts[w[1] as usize]
+    });
+    let perm = if in_time_order {
+        UInt32Array::from(perm)
+    } else {
+        sort_permutation(Some(&symbols), &ts)?
+    };
     Ok(take_record_batch(batch, &perm)?)
-}
-
-fn fill_nulls(symbols: &StringArray) -> StringArray {
-    symbols.iter().map(|s| Some(s.unwrap_or(""))).collect()
 }
 
 #[cfg(test)]
@@ -944,6 +989,48 @@ mod tests {
                     "round {round}, {threads} threads, grouping {grouping}, {interval}, quotes={quotes}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn output_sort_equals_a_stable_sort_by_symbol_then_time() {
+        let mut rng = Rng(0x5EED_0BAD_50E7_0001);
+        for round in 0..300 {
+            let n = 1 + rng.below(200) as usize;
+            // Each symbol's rows in time order (the kernels' output) in even rounds, anywhere in odd ones.
+            let ordered = round % 2 == 0;
+            let mut clock = [0i64; 5];
+            let mut symbols = Vec::with_capacity(n);
+            let mut ts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let k = rng.below(5) as usize;
+                symbols.push([Some("B"), Some("A"), Some(""), None, Some("BRK.B")][k]);
+                clock[k] += rng.below(3) as i64;
+                ts.push(if ordered {
+                    clock[k]
+                } else {
+                    rng.below(6) as i64
+                });
+            }
+            let row: Vec<i64> = (0..n as i64).collect();
+            let batch = RecordBatch::try_from_iter([
+                (
+                    "symbol",
+                    Arc::new(StringArray::from(symbols.clone())) as ArrayRef,
+                ),
+                (
+                    "timestamp",
+                    Arc::new(TimestampNanosecondArray::from(ts.clone()).with_timezone("UTC")),
+                ),
+                ("row", Arc::new(Int64Array::from(row))),
+            ])
+            .unwrap();
+            let mut want: Vec<usize> = (0..n).collect();
+            want.sort_by_key(|&i| (symbols[i], ts[i]));
+            let got = sort_output(&batch).unwrap();
+            let rows = got.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+            let got: Vec<usize> = rows.values().iter().map(|&r| r as usize).collect();
+            assert_eq!(got, want, "round {round}");
         }
     }
 
