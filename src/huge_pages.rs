@@ -12,8 +12,12 @@ const HUGE_PAGE: usize = 2 << 20;
 /// The request is advice: the contents and the allocation are unchanged, and where huge pages are off or not
 /// supported nothing happens.
 pub fn reserve<T>(v: &mut Vec<T>, additional: usize) {
+    let before = v.capacity();
     v.reserve(additional);
-    advise(v);
+    // Only a new allocation needs the advice (a reservation that fits asks again for nothing).
+    if v.capacity() != before {
+        advise(v);
+    }
 }
 
 /// An empty vector with room for `capacity` values, on huge pages when it is large (see [`reserve`]).

@@ -3,7 +3,7 @@
 //! whole batch succeeded), and falls back to a stable sort when a batch is not in time order. Long runs are cut at
 //! interval boundaries and aggregated on several threads; the output does not depend on the thread count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::thread;
 
@@ -13,6 +13,7 @@ use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
 
 use crate::error::{Error, Result};
+use crate::huge_pages;
 use crate::schema;
 
 /// What one pass over a run found besides the rows it emitted.
@@ -581,20 +582,42 @@ struct SymbolRanks<'a> {
 }
 
 fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
-    let mut ids: HashMap<Option<&str>, u32, FastHash> = HashMap::default();
+    // Names of up to 7 bytes (nearly every ticker) are looked up as one integer: their bytes and their length
+    // packed into a u64, so a lookup is a multiply and an integer compare. Longer names and nulls go by text.
+    let mut short: HashMap<u64, u32, FastHash> = HashMap::default();
+    let mut long: HashMap<Option<&str>, u32, FastHash> = HashMap::default();
     let mut names: Vec<Option<&str>> = Vec::new();
-    let mut rank: Vec<u32> = Vec::with_capacity(symbols.len());
-    let mut last: Option<(Option<&str>, u32)> = None;
+    let mut rank: Vec<u32> = huge_pages::with_capacity(symbols.len());
+    let offsets = symbols.value_offsets();
+    let bytes = symbols.values().as_slice();
+    let mut last: Option<(u64, u32)> = None;
     for i in 0..symbols.len() {
-        let name = symbols.is_valid(i).then(|| symbols.value(i));
-        let id = match last {
-            Some((prev, id)) if prev == name => id,
-            _ => *ids.entry(name).or_insert_with(|| {
-                names.push(name);
-                (names.len() - 1) as u32
-            }),
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let packed = (end - start < 8 && symbols.is_valid(i)).then(|| {
+            let mut word = [0u8; 8];
+            word[..end - start].copy_from_slice(&bytes[start..end]);
+            word[7] = (end - start) as u8;
+            u64::from_le_bytes(word)
+        });
+        let id = match (packed, last) {
+            (Some(key), Some((prev, id))) if prev == key => id,
+            (Some(key), _) => {
+                let id = *short.entry(key).or_insert_with(|| {
+                    names.push(Some(symbols.value(i)));
+                    (names.len() - 1) as u32
+                });
+                last = Some((key, id));
+                id
+            }
+            (None, _) => {
+                last = None;
+                let name = symbols.is_valid(i).then(|| symbols.value(i));
+                *long.entry(name).or_insert_with(|| {
+                    names.push(name);
+                    (names.len() - 1) as u32
+                })
+            }
         };
-        last = Some((name, id));
         rank.push(id);
     }
     let mut order: Vec<u32> = (0..names.len() as u32).collect();
@@ -624,14 +647,12 @@ fn counting_sort(rank: &[u32], groups: usize) -> (Vec<u32>, Vec<Range<usize>>) {
         ranges.push(at..at + count);
         at += count;
     }
-    let dest = rank
-        .iter()
-        .map(|&r| {
-            let d = next[r as usize];
-            next[r as usize] += 1;
-            d
-        })
-        .collect();
+    let mut dest = huge_pages::with_capacity(rank.len());
+    dest.extend(rank.iter().map(|&r| {
+        let d = next[r as usize];
+        next[r as usize] += 1;
+        d
+    }));
     (dest, ranges)
 }
 
@@ -671,8 +692,14 @@ impl std::hash::Hasher for FastHasher {
         self.0 = (self.0.rotate_left(5) ^ value as u64).wrapping_mul(0x517C_C1B7_2722_0A95);
     }
 
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+
     fn finish(&self) -> u64 {
-        self.0
+        // A product's low bits depend only on the key's low bits (tickers share their first letters), and the
+        // table picks buckets by the low bits: fold the well-mixed high half down.
+        self.0 ^ (self.0 >> 32)
     }
 }
 
@@ -696,7 +723,8 @@ pub fn one_shot<K: Kernel>(
     let mut stream = Stream::new(kernel.clone(), fill_symbol.clone()).with_threads(threads);
     let mut kept: Vec<RecordBatch> = Vec::new();
     let mut out = kernel.new_out();
-    let mut batches = batches.into_iter().peekable();
+    let batches = whole_if_dense(&kernel, batches.into_iter().collect::<Result<Vec<_>>>()?);
+    let mut batches = batches.into_iter().map(Ok::<_, Error>).peekable();
     let mut out_of_order = false;
     // Output already in final order: one batch whose rows came out sorted with the open intervals in place.
     let mut in_order = false;
@@ -738,6 +766,55 @@ pub fn one_shot<K: Kernel>(
         Ok(out)
     } else {
         sort_output(&out)
+    }
+}
+
+/// Several batches of interleaved symbols as one, when their output is dense. Each batch's output is grouped by
+/// symbol on its own, and putting the outputs together copies and sorts them; with a row out per few rows in (a bar
+/// per trade), that costs several times one copy of the input, and one batch comes out in order. The batches are
+/// all kept anyway (for the out-of-order fallback), so this adds one copy of the input, not a bound on memory.
+fn whole_if_dense<K: Kernel>(kernel: &K, batches: Vec<RecordBatch>) -> Vec<RecordBatch> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if batches.len() < 2 || u32::try_from(rows).is_err() {
+        return batches;
+    }
+    let Some(symbols) = symbol_column(&batches[0], 0).ok().flatten() else {
+        return batches;
+    };
+    if !interleaved(&symbols) {
+        return batches;
+    }
+    // The input's span in intervals times the symbols its first rows hold: about how many rows come out when
+    // every symbol trades in every interval.
+    let sample: HashSet<&str> = (0..symbols.len().min(4096))
+        .map(|i| symbols.value(i))
+        .collect();
+    let edge = |batch: &RecordBatch, row: usize| {
+        let column = batch.column_by_name("timestamp")?.slice(row, 1);
+        schema::timestamps_ns(&column, "timestamp", true, 0)
+            .ok()
+            .map(|t| t[0])
+    };
+    let first = batches.iter().find(|b| b.num_rows() > 0);
+    let last = batches.iter().rev().find(|b| b.num_rows() > 0);
+    let (Some(first), Some(last)) = (
+        first.and_then(|b| edge(b, 0)),
+        last.and_then(|b| edge(b, b.num_rows() - 1)),
+    ) else {
+        return batches;
+    };
+    let start = kernel.interval_end(first);
+    let length = kernel.interval_end(start).saturating_sub(start).max(1);
+    let intervals =
+        usize::try_from(last.saturating_sub(first).max(0) / length).unwrap_or(usize::MAX);
+    let out_rows = intervals.saturating_add(2).saturating_mul(sample.len());
+    if out_rows.saturating_mul(4) < rows {
+        return batches;
+    }
+    match concat_batches(batches[0].schema_ref(), &batches) {
+        Ok(whole) => vec![whole],
+        // Batches whose schemas differ go one by one (each is checked on its own).
+        Err(_) => batches,
     }
 }
 
@@ -999,12 +1076,23 @@ mod tests {
             let n = 1 + rng.below(200) as usize;
             // Each symbol's rows in time order (the kernels' output) in even rounds, anywhere in odd ones.
             let ordered = round % 2 == 0;
-            let mut clock = [0i64; 5];
+            let mut clock = [0i64; 7];
             let mut symbols = Vec::with_capacity(n);
             let mut ts = Vec::with_capacity(n);
             for _ in 0..n {
-                let k = rng.below(5) as usize;
-                symbols.push([Some("B"), Some("A"), Some(""), None, Some("BRK.B")][k]);
+                let k = rng.below(7) as usize;
+                // Names of up to 7 bytes are looked up packed into an integer, longer ones by text.
+                symbols.push(
+                    [
+                        Some("B"),
+                        Some("A"),
+                        Some(""),
+                        None,
+                        Some("BRK.B"),
+                        Some("ABCDEFG"),
+                        Some("ABCDEFGH"),
+                    ][k],
+                );
                 clock[k] += rng.below(3) as i64;
                 ts.push(if ordered {
                     clock[k]

@@ -14,6 +14,9 @@ mod lake;
 
 use pyo3::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Threads a long job uses when the caller does not say: the cores the process may use, at most 8 (the one
 /// default thread count of the package).
 #[pyfunction]
