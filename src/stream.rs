@@ -846,16 +846,15 @@ fn run_end(symbols: &StringArray, start: usize) -> usize {
 
 /// A stable permutation sorting rows by (symbol, timestamp).
 fn sort_permutation(symbols: Option<&StringArray>, ts: &[i64]) -> Result<UInt32Array> {
-    let n = rows_u32(ts.len())?;
     let rank = symbols.map(|s| symbol_ranks(s).rank);
+    sort_by_rank_then_time(rank.as_deref(), ts)
+}
+
+/// A stable permutation sorting rows by (`rank`, timestamp); every row has rank 0 without `rank`.
+fn sort_by_rank_then_time(rank: Option<&[u32]>, ts: &[i64]) -> Result<UInt32Array> {
+    let n = rows_u32(ts.len())?;
     let mut keys: Vec<(u32, i64, u32)> = (0..n)
-        .map(|i| {
-            (
-                rank.as_ref().map_or(0, |r| r[i as usize]),
-                ts[i as usize],
-                i,
-            )
-        })
+        .map(|i| (rank.map_or(0, |r| r[i as usize]), ts[i as usize], i))
         .collect();
     // The row index is the last key, so an unstable sort gives the stable order.
     keys.sort_unstable();
@@ -891,7 +890,7 @@ fn sort_output(batch: &RecordBatch) -> Result<RecordBatch> {
     let perm = if in_time_order {
         UInt32Array::from(perm)
     } else {
-        sort_permutation(Some(&symbols), &ts)?
+        sort_by_rank_then_time(Some(&ranks.rank), &ts)?
     };
     Ok(take_record_batch(batch, &perm)?)
 }
