@@ -164,12 +164,18 @@ impl BarOut {
     }
 }
 
-/// `a` if `pick`, else `b`, without a branch: the rule bytes are random, and the compiler turns some `if`s on
-/// them into jumps that mispredict.
+/// A price's bits as a signed integer. On positive prices this order is the order of the floats, and every value
+/// that is not a positive finite price lands outside `bits(0.0)..bits(inf)`: NaN above infinity, a negative
+/// value or zero below the smallest positive one.
 #[inline]
-fn select(pick: bool, a: f64, b: f64) -> f64 {
-    let mask = u64::from(pick).wrapping_neg();
-    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+fn price_bits(p: f64) -> i64 {
+    i64::from_ne_bytes(p.to_bits().to_ne_bytes())
+}
+
+/// The inverse of [`price_bits`].
+#[inline]
+fn bits_price(bits: i64) -> f64 {
+    f64::from_bits(u64::from_ne_bytes(bits.to_ne_bytes()))
 }
 
 /// `volume` plus `sizes` (wrapping), and the index of the size whose addition first overflowed int64, if any.
@@ -257,9 +263,11 @@ impl BarKernel {
                 };
             }
             let end = b.end;
-            let (mut high, mut low, mut pv) = (b.high, b.low, b.pv);
+            // High and low as the integers of their bits (see `price_bits`): a max of integers is a
+            // one-cycle dependency from trade to trade, a max of floats four.
+            let (mut high, mut low, mut pv) = (price_bits(b.high), price_bits(b.low), b.pv);
             let (mut sum, mut max_size, mut min_size) = (0i64, 0i64, 0i64);
-            let (mut nan, mut unsorted) = (false, false);
+            let mut unsorted = false;
             let mut j = ts.len();
             for (k, ((&t, &p), &s)) in ts[i..].iter().zip(&px[i..]).zip(&sz[i..]).enumerate() {
                 if t >= end {
@@ -268,9 +276,9 @@ impl BarKernel {
                 }
                 unsorted |= t < prev;
                 prev = t;
-                nan |= p.is_nan();
-                high = if p > high { p } else { high };
-                low = if p < low { p } else { low };
+                let bits = price_bits(p);
+                high = high.max(bits);
+                low = low.min(bits);
                 sum = sum.wrapping_add(s);
                 max_size = max_size.max(s);
                 min_size = min_size.min(s);
@@ -279,10 +287,11 @@ impl BarKernel {
                     pv += p * size;
                 }
             }
-            // ts[i] < end, so the bar got at least one trade.
-            // NaN never wins a comparison, so it is caught separately; the extremes check the rest.
+            // ts[i] < end, so the bar got at least one trade. A NaN or a price not above zero takes the extreme
+            // of the bit order (above infinity, or at or below zero), so the extremes check every price.
+            let (high, low) = (bits_price(high), bits_price(low));
             let in_range = low > 0.0 && high < f64::INFINITY;
-            status.bad |= nan | !in_range | (min_size < 0);
+            status.bad |= !in_range | (min_size < 0);
             status.unsorted |= unsorted;
             b.high = high;
             b.low = low;
@@ -362,21 +371,13 @@ impl BarKernel {
                 };
             }
             let end = b.end;
-            // Unset fields as sentinels (NaN open/close, infinite high/low): no flags live in the loop.
-            let mut open = if b.set & SET_OPEN != 0 {
-                b.open
-            } else {
-                f64::NAN
-            };
-            let mut close = if b.set & SET_CLOSE != 0 {
-                b.close
-            } else {
-                f64::NAN
-            };
+            // High and low as in `run_plain`, unset as the extremes of the integers. Open and close are not
+            // in the loop: they are found once the bar's rows are known (a select from trade to trade on
+            // whether they are set yet was the loop's longest dependency).
             let (mut high, mut low) = if b.set & SET_HIGH_LOW != 0 {
-                (b.high, b.low)
+                (price_bits(b.high), price_bits(b.low))
             } else {
-                (f64::NEG_INFINITY, f64::INFINITY)
+                (i64::MIN, i64::MAX)
             };
             let (mut pv, mut pv_volume) = (b.pv, b.pv_volume);
             let (mut volume, mut overflowed, mut count) = (b.volume, false, 0i64);
@@ -395,13 +396,10 @@ impl BarKernel {
                 }
                 odd |= (t < prev) | !(p > 0.0 && p < f64::INFINITY) | (s < 0);
                 prev = t;
-                let oc = rule & OC_MASK;
-                let sets = oc != OC_NONE;
-                open = select(sets & open.is_nan(), p, open);
-                close = select((oc == OC_ALWAYS) | (sets & close.is_nan()), p, close);
                 let hl = rule & HIGH_LOW != 0;
-                high = select(hl & (p > high), p, high);
-                low = select(hl & (p < low), p, low);
+                let bits = price_bits(p);
+                high = high.max(if hl { bits } else { i64::MIN });
+                low = low.min(if hl { bits } else { i64::MAX });
                 let counted = i64::from((rule & VOLUME) >> 3);
                 let s = s & -counted;
                 let (v, o) = volume.overflowing_add(s);
@@ -416,17 +414,24 @@ impl BarKernel {
             }
             // An invalid value is reported as disorder: the stream looks for invalid values before it sorts.
             status.unsorted |= odd;
-            b.open = open;
-            b.high = high;
-            b.low = low;
-            b.close = close;
-            b.set = if open.is_nan() { 0 } else { SET_OPEN }
-                | if close.is_nan() { 0 } else { SET_CLOSE }
-                | if high > f64::NEG_INFINITY {
-                    SET_HIGH_LOW
-                } else {
-                    0
-                };
+            let bar_rules = &rules[i..j];
+            // Open and close are set together, by the bar's first trade that may set them; close then moves to
+            // its last trade that always sets it.
+            if b.set & SET_OPEN == 0 {
+                if let Some(k) = bar_rules.iter().position(|&r| r & OC_MASK != OC_NONE) {
+                    b.open = px[i + k];
+                    b.close = px[i + k];
+                    b.set |= SET_OPEN | SET_CLOSE;
+                }
+            }
+            if let Some(k) = bar_rules.iter().rposition(|&r| r & OC_MASK == OC_ALWAYS) {
+                b.close = px[i + k];
+            }
+            if high != i64::MIN {
+                b.high = bits_price(high);
+                b.low = bits_price(low);
+                b.set |= SET_HIGH_LOW;
+            }
             b.pv = pv;
             b.pv_volume = pv_volume;
             b.count += count;

@@ -232,29 +232,49 @@ impl Rules {
         first: usize,
         rules: &mut [u8],
     ) {
-        let offsets = list.value_offsets();
+        if rules.is_empty() {
+            return;
+        }
+        let offsets = &list.value_offsets()[first..=first + rules.len()];
         let codes = list.values().as_string::<i32>();
         let (code_offsets, code_bytes) = (codes.value_offsets(), codes.value_data());
         let nulls = list.nulls().filter(|n| n.null_count() > 0);
+        let (lo, hi) = (to_usize(offsets[0]), to_usize(offsets[rules.len()]));
+        if nulls.is_none() && single_bytes(&code_offsets[lo..=hi]) {
+            // Every code of these rows is one byte: a list's codes are its bytes, found from the list offsets
+            // alone. The tape, when it is one byte per row too, is read the same way.
+            let bytes = &code_bytes[to_usize(code_offsets[lo])..to_usize(code_offsets[hi])];
+            let offsets = offsets.iter().map(|&o| to_usize(o) - lo);
+            match tapes.and_then(|t| single_byte_rows(t, first, rules.len())) {
+                Some(tape_bytes) => {
+                    let tape = tape_bytes.iter().map(|&b| TAPE_INDEX[usize::from(b)]);
+                    self.one_byte_rules(offsets, bytes, tape, rules);
+                }
+                None if tapes.is_none() => {
+                    let tape = std::iter::repeat(UNKNOWN_TAPE);
+                    self.one_byte_rules(offsets, bytes, tape, rules);
+                }
+                None => {
+                    let tape_of = TapeColumn::new(tapes);
+                    let tape = (first..).map(|i| tape_of.index(i));
+                    self.one_byte_rules(offsets, bytes, tape, rules);
+                }
+            }
+            return;
+        }
         let tape_of = TapeColumn::new(tapes);
         let mut cache = ListCache::new();
-        for (i, rule) in (first..).zip(rules.iter_mut()) {
+        for ((i, rule), pair) in (first..).zip(rules.iter_mut()).zip(offsets.windows(2)) {
             if nulls.is_some_and(|n| n.is_null(i)) {
                 continue;
             }
             let tape = tape_of.index(i);
-            let (lo, hi) = (
-                offsets[i].unsigned_abs() as usize,
-                offsets[i + 1].unsigned_abs() as usize,
-            );
-            let (start, end) = (
-                code_offsets[lo].unsigned_abs() as usize,
-                code_offsets[hi].unsigned_abs() as usize,
-            );
+            let (lo, hi) = (to_usize(pair[0]), to_usize(pair[1]));
+            let (start, end) = (to_usize(code_offsets[lo]), to_usize(code_offsets[hi]));
             let count = hi - lo;
             // Every code one byte long and at most 7 of them: the bytes, count and tape make the key.
             let key = if end - start == count && count <= 7 {
-                pack(code_bytes, start, count) | (count as u64) << 56 | (tape as u64) << 59
+                pack(code_bytes, start, count) | list_key(count, tape)
             } else {
                 u64::MAX
             };
@@ -264,6 +284,45 @@ impl Rules {
                 rule
             });
         }
+    }
+
+    /// [`Self::condition_rules`] for rows whose codes are all one byte: row `k`'s codes are
+    /// `bytes[offsets[k]..offsets[k + 1]]`, its tape index `tape[k]`.
+    #[inline]
+    fn one_byte_rules(
+        &self,
+        offsets: impl Iterator<Item = usize>,
+        bytes: &[u8],
+        tape: impl Iterator<Item = usize>,
+        rules: &mut [u8],
+    ) {
+        let mut cache = ListCache::new();
+        let mut offsets = offsets;
+        let Some(mut lo) = offsets.next() else {
+            return;
+        };
+        for ((rule, hi), tape) in rules.iter_mut().zip(offsets).zip(tape) {
+            let count = hi - lo;
+            let key = if count <= 7 {
+                pack(bytes, lo, count) | list_key(count, tape)
+            } else {
+                u64::MAX
+            };
+            *rule = cache.get(key).unwrap_or_else(|| {
+                let rule = self.byte_list_rule(&bytes[lo..hi], tape);
+                cache.put(key, rule);
+                rule
+            });
+            lo = hi;
+        }
+    }
+
+    /// The strictest rule of a list of one-byte codes on tape `tape`.
+    fn byte_list_rule(&self, codes: &[u8], tape: usize) -> u8 {
+        let row = &self.table[tape];
+        codes.iter().fold(ALL, |strict, &code| {
+            strictest(strict, row[usize::from(code)])
+        })
     }
 
     /// The strictest rule of one list of codes (given by its `offsets` into `bytes`) on tape `tape`.
@@ -301,6 +360,38 @@ fn pack(bytes: &[u8], start: usize, count: usize) -> u64 {
             .rev()
             .fold(0, |key, &b| key << 8 | u64::from(b)),
     }
+}
+
+/// The count and tape bits of a packed list's cache key (the codes take the low 7 bytes).
+#[inline]
+fn list_key(count: usize, tape: usize) -> u64 {
+    (count as u64) << 56 | (tape as u64) << 59
+}
+
+/// An Arrow offset as an index (offsets are never negative in a valid array).
+#[inline]
+fn to_usize(offset: i32) -> usize {
+    offset.unsigned_abs() as usize
+}
+
+/// True if every string of these offsets is one byte long (a fold, not a search: it vectorizes).
+fn single_bytes(offsets: &[i32]) -> bool {
+    offsets
+        .iter()
+        .zip(&offsets[1..])
+        .fold(true, |all, (&a, &b)| all & (b.wrapping_sub(a) == 1))
+}
+
+/// The bytes of the strings of rows `first..first + len`, if each is exactly one byte and none is null.
+fn single_byte_rows(strings: &StringArray, first: usize, len: usize) -> Option<&[u8]> {
+    if strings.null_count() > 0 {
+        return None;
+    }
+    let offsets = &strings.value_offsets()[first..=first + len];
+    single_bytes(offsets).then(|| {
+        let start = to_usize(offsets[0]);
+        &strings.value_data()[start..start + len]
+    })
 }
 
 /// A direct-mapped cache `packed list -> rule` (`u64::MAX` is never a key: it marks lists that are not cached).
@@ -464,5 +555,81 @@ mod tests {
             .map(|c| d.rule(c, Some("C")))
             .fold(ALL, strictest);
         assert_eq!(r, VOLUME);
+    }
+
+    /// Every path of `trade_rules` (one-byte codes with a one-byte tape, a tape with nulls or longer values, no
+    /// tape; lists with an empty or a two-byte code, nulls, long lists) equals the strictest per-code rule.
+    #[test]
+    fn trade_rules_equal_the_per_code_rules() {
+        use crate::test_rng::Rng;
+        use arrow_array::builder::{ListBuilder, StringBuilder};
+        let rules = Rules::new(BarKind::Minute);
+        let codes = ["@", "I", "F", "T", "4", "B", "Z", "9", "W", " ", "", "XY"];
+        let tapes = [
+            Some("A"),
+            Some("B"),
+            Some("C"),
+            Some("O"),
+            None,
+            Some("AB"),
+            Some("Q"),
+        ];
+        let mut rng = Rng(5);
+        for round in 0..300 {
+            // Round 4 is long enough to be cut over two threads (each chunk starts at a row offset).
+            let n = if round == 4 {
+                600_000
+            } else {
+                1 + rng.below(200) as usize
+            };
+            // Some rounds keep to the fast path's shapes: one-byte codes, one-byte tapes without nulls.
+            let simple = round % 2 == 0;
+            let code_pool = if simple { &codes[..9] } else { &codes[..] };
+            let tape_pool = if simple { &tapes[..4] } else { &tapes[..] };
+            let mut lists = ListBuilder::new(StringBuilder::new());
+            let (mut expected_lists, mut row_tapes) = (vec![], vec![]);
+            for _ in 0..n {
+                let null = !simple && rng.below(10) == 0;
+                let len = rng.below(if simple { 5 } else { 10 }) as usize;
+                let list: Vec<&str> = (0..len)
+                    .map(|_| code_pool[rng.below(code_pool.len() as u64) as usize])
+                    .collect();
+                if null {
+                    lists.append(false);
+                } else {
+                    for code in &list {
+                        lists.values().append_value(code);
+                    }
+                    lists.append(true);
+                }
+                expected_lists.push((!null).then_some(list));
+                row_tapes.push(tape_pool[rng.below(tape_pool.len() as u64) as usize]);
+            }
+            let list: ArrayRef = Arc::new(lists.finish());
+            let tape: ArrayRef = Arc::new(StringArray::from(row_tapes.clone()));
+            let with_tape = round % 3 != 0;
+            let got = rules
+                .trade_rules(
+                    n,
+                    Some(&list),
+                    with_tape.then_some(&tape),
+                    None,
+                    1 + round % 2 + usize::from(round == 4),
+                )
+                .unwrap();
+            for (k, expected) in expected_lists.iter().enumerate() {
+                let tape = if with_tape { row_tapes[k] } else { None };
+                let want = expected.as_ref().map_or(ALL, |codes| {
+                    codes
+                        .iter()
+                        .map(|c| rules.rule(c, tape))
+                        .fold(ALL, strictest)
+                });
+                assert_eq!(
+                    got[k], want,
+                    "round {round} row {k}: {expected:?} on {tape:?}"
+                );
+            }
+        }
     }
 }
