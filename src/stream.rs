@@ -590,33 +590,40 @@ fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
     let mut rank: Vec<u32> = huge_pages::with_capacity(symbols.len());
     let offsets = symbols.value_offsets();
     let bytes = symbols.values().as_slice();
+    let nulls = symbols.nulls().filter(|n| n.null_count() > 0);
     let mut last: Option<(u64, u32)> = None;
-    for i in 0..symbols.len() {
-        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-        let packed = (end - start < 8 && symbols.is_valid(i)).then(|| {
-            let mut word = [0u8; 8];
-            word[..end - start].copy_from_slice(&bytes[start..end]);
-            word[7] = (end - start) as u8;
-            u64::from_le_bytes(word)
-        });
-        let id = match (packed, last) {
-            (Some(key), Some((prev, id))) if prev == key => id,
-            (Some(key), _) => {
-                let id = *short.entry(key).or_insert_with(|| {
-                    names.push(Some(symbols.value(i)));
-                    (names.len() - 1) as u32
-                });
-                last = Some((key, id));
-                id
+    for (i, pair) in offsets.windows(2).enumerate() {
+        let (start, end) = (
+            pair[0].unsigned_abs() as usize,
+            pair[1].unsigned_abs() as usize,
+        );
+        let valid = nulls.is_none_or(|n| n.is_valid(i));
+        let id = if end - start < 8 && valid {
+            let key = pack_name(bytes, start, end - start);
+            match last {
+                Some((prev, id)) if prev == key => id,
+                _ => {
+                    // A lookup first: the entry API costs more on the hit every row but the first takes.
+                    let id = match short.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            names.push(Some(symbols.value(i)));
+                            let id = (names.len() - 1) as u32;
+                            short.insert(key, id);
+                            id
+                        }
+                    };
+                    last = Some((key, id));
+                    id
+                }
             }
-            (None, _) => {
-                last = None;
-                let name = symbols.is_valid(i).then(|| symbols.value(i));
-                *long.entry(name).or_insert_with(|| {
-                    names.push(name);
-                    (names.len() - 1) as u32
-                })
-            }
+        } else {
+            last = None;
+            let name = valid.then(|| symbols.value(i));
+            *long.entry(name).or_insert_with(|| {
+                names.push(name);
+                (names.len() - 1) as u32
+            })
         };
         rank.push(id);
     }
@@ -631,6 +638,23 @@ fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
     }
     let names = order.iter().map(|&id| names[id as usize]).collect();
     SymbolRanks { rank, names }
+}
+
+/// A name of `len` (at most 7) bytes at `bytes[start..]` as one integer: its bytes, and its length in the top byte.
+#[inline]
+fn pack_name(bytes: &[u8], start: usize, len: usize) -> u64 {
+    let mut word = [0u8; 8];
+    match bytes.get(start..start + 8) {
+        // One 8-byte load and a mask, not a copy of a variable length.
+        Some(window) => {
+            word.copy_from_slice(window);
+            u64::from_le_bytes(word) & ((1u64 << (8 * len)) - 1) | (len as u64) << 56
+        }
+        None => {
+            word[..len].copy_from_slice(&bytes[start..start + len]);
+            u64::from_le_bytes(word) | (len as u64) << 56
+        }
+    }
 }
 
 /// Where each row goes in a stable counting sort by `rank` (of `groups` distinct values), and each group's rows.
