@@ -46,17 +46,7 @@ pub fn default_threads() -> usize {
 /// (`first` is the chunk's index in `out`); short slices stay on the calling thread.
 pub fn for_chunks<T: Send>(out: &mut [T], threads: usize, work: impl Fn(usize, &mut [T]) + Sync) {
     let parts = threads.min(out.len() / MIN_ROWS_PER_THREAD).max(1);
-    if parts == 1 {
-        work(0, out);
-        return;
-    }
-    let size = out.len().div_ceil(parts);
-    let work = &work;
-    thread::scope(|scope| {
-        for (k, chunk) in out.chunks_mut(size).enumerate() {
-            scope.spawn(move || work(k * size, chunk));
-        }
-    });
+    on_chunks(out, out.len().div_ceil(parts).max(1), work);
 }
 
 /// A kernel that aggregates runs of one symbol's time-ordered rows.
@@ -369,7 +359,7 @@ impl<K: Kernel> Stream<K> {
         if !self.grouping || !interleaved(symbols) {
             return None;
         }
-        let groups = group_by_symbol(symbols)?;
+        let groups = group_by_symbol(symbols, self.threads)?;
         let grouped = self.kernel.scatter(cols, &groups.dest)?;
         let ts = K::timestamps(&grouped);
         // Each symbol with its state so far; the runs are independent, so several threads take a share each.
@@ -581,18 +571,80 @@ struct SymbolRanks<'a> {
     names: Vec<Option<&'a str>>,
 }
 
-fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
+fn symbol_ranks(symbols: &StringArray, threads: usize) -> SymbolRanks<'_> {
+    let n = symbols.len();
+    let mut rank: Vec<u32> = huge_pages::with_capacity(n);
+    rank.resize(n, 0);
+    let parts = threads.min(n / MIN_ROWS_PER_THREAD).max(1);
+    let size = n.div_ceil(parts).max(1);
+    // Contiguous shares, each on its own thread when there are several: a share numbers its names as it meets
+    // them, and the ranks then come from all the shares' names together.
+    let names: Vec<Vec<Option<&str>>> = on_chunks(&mut rank, size, |first, ids| {
+        first_seen_ids(symbols, first, ids)
+    });
+    let mut all: Vec<Option<&str>> = names.iter().flatten().copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let all = &all;
+    on_chunks(&mut rank, size, |first, ids| {
+        let rank_of: Vec<u32> = names[first / size]
+            .iter()
+            .map(|name| all.binary_search(name).map_or(0, |r| r as u32))
+            .collect();
+        for r in ids {
+            *r = rank_of[*r as usize];
+        }
+    });
+    SymbolRanks {
+        rank,
+        names: all.clone(),
+    }
+}
+
+/// `work(first, chunk)` on each chunk of `size` rows of `out` (the first row's index given), each chunk on its own
+/// thread when there are several; the results in chunk order.
+fn on_chunks<T: Send, R: Send>(
+    out: &mut [T],
+    size: usize,
+    work: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    if out.len() <= size {
+        return vec![work(0, out)];
+    }
+    let work = &work;
+    thread::scope(|scope| {
+        let handles: Vec<_> = out
+            .chunks_mut(size)
+            .enumerate()
+            .map(|(k, chunk)| scope.spawn(move || work(k * size, chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Numbers each row from `first` (`out[k]` for row `first + k`) by the order in which its symbol first appears
+/// among them; returns those symbols.
+fn first_seen_ids<'a>(
+    symbols: &'a StringArray,
+    first: usize,
+    out: &mut [u32],
+) -> Vec<Option<&'a str>> {
     // Names of up to 7 bytes (nearly every ticker) are looked up as one integer: their bytes and their length
     // packed into a u64, so a lookup is a multiply and an integer compare. Longer names and nulls go by text.
     let mut short: HashMap<u64, u32, FastHash> = HashMap::default();
     let mut long: HashMap<Option<&str>, u32, FastHash> = HashMap::default();
     let mut names: Vec<Option<&str>> = Vec::new();
-    let mut rank: Vec<u32> = huge_pages::with_capacity(symbols.len());
-    let offsets = symbols.value_offsets();
+    let offsets = &symbols.value_offsets()[first..=first + out.len()];
     let bytes = symbols.values().as_slice();
     let nulls = symbols.nulls().filter(|n| n.null_count() > 0);
     let mut last: Option<(u64, u32)> = None;
-    for (i, pair) in offsets.windows(2).enumerate() {
+    for ((i, pair), slot) in (first..).zip(offsets.windows(2)).zip(out) {
         let (start, end) = (
             pair[0].unsigned_abs() as usize,
             pair[1].unsigned_abs() as usize,
@@ -625,19 +677,9 @@ fn symbol_ranks(symbols: &StringArray) -> SymbolRanks<'_> {
                 (names.len() - 1) as u32
             })
         };
-        rank.push(id);
+        *slot = id;
     }
-    let mut order: Vec<u32> = (0..names.len() as u32).collect();
-    order.sort_unstable_by_key(|&id| names[id as usize]);
-    let mut rank_of = vec![0u32; names.len()];
-    for (r, &id) in order.iter().enumerate() {
-        rank_of[id as usize] = r as u32;
-    }
-    for r in &mut rank {
-        *r = rank_of[*r as usize];
-    }
-    let names = order.iter().map(|&id| names[id as usize]).collect();
-    SymbolRanks { rank, names }
+    names
 }
 
 /// A name of `len` (at most 7) bytes at `bytes[start..]` as one integer: its bytes, and its length in the top byte.
@@ -681,9 +723,9 @@ fn counting_sort(rank: &[u32], groups: usize) -> (Vec<u32>, Vec<Range<usize>>) {
 }
 
 /// A stable counting sort of the rows by symbol (`None` past 2^32-1 rows).
-fn group_by_symbol(symbols: &StringArray) -> Option<Groups<'_>> {
+fn group_by_symbol(symbols: &StringArray, threads: usize) -> Option<Groups<'_>> {
     u32::try_from(symbols.len()).ok()?;
-    let ranks = symbol_ranks(symbols);
+    let ranks = symbol_ranks(symbols, threads);
     let (dest, ranges) = counting_sort(&ranks.rank, ranks.names.len());
     let runs = ranges
         .into_iter()
@@ -870,7 +912,7 @@ fn run_end(symbols: &StringArray, start: usize) -> usize {
 
 /// A stable permutation sorting rows by (symbol, timestamp).
 fn sort_permutation(symbols: Option<&StringArray>, ts: &[i64]) -> Result<UInt32Array> {
-    let rank = symbols.map(|s| symbol_ranks(s).rank);
+    let rank = symbols.map(|s| symbol_ranks(s, 1).rank);
     sort_by_rank_then_time(rank.as_deref(), ts)
 }
 
@@ -901,7 +943,7 @@ fn sort_output(batch: &RecordBatch) -> Result<RecordBatch> {
         return Ok(batch.clone());
     }
     rows_u32(ts.len())?;
-    let ranks = symbol_ranks(&symbols);
+    let ranks = symbol_ranks(&symbols, 1);
     let (dest, _) = counting_sort(&ranks.rank, ranks.names.len());
     let mut perm = vec![0u32; dest.len()];
     for (row, &d) in dest.iter().enumerate() {
@@ -1088,6 +1130,36 @@ mod tests {
                     want,
                     "round {round}, {threads} threads, grouping {grouping}, {interval}, quotes={quotes}"
                 );
+            }
+        }
+    }
+
+    /// Ranks from shares on two threads equal one thread's, and every rank names the row's symbol among the
+    /// symbols in byte order (nulls first; names of 7 and 8 bytes, an empty name, a sliced column).
+    #[test]
+    fn symbol_ranks_on_threads_equal_one_thread() {
+        let mut rng = Rng(9);
+        let pool = [
+            Some("AAPL"),
+            Some("SPY"),
+            Some(""),
+            Some("ABCDEFG"),
+            Some("ABCDEFGH"),
+            Some("BRK.B"),
+            None,
+            Some("Z"),
+        ];
+        let n = 2 * MIN_ROWS_PER_THREAD + 1_000;
+        let column = StringArray::from(rng.pick(n, &pool, 3));
+        for symbols in [column.clone(), column.slice(7, n - 7)] {
+            let one = symbol_ranks(&symbols, 1);
+            let two = symbol_ranks(&symbols, 2);
+            assert_eq!(one.rank, two.rank);
+            assert_eq!(one.names, two.names);
+            assert!(one.names.windows(2).all(|w| w[0] < w[1]));
+            for (i, &r) in one.rank.iter().enumerate() {
+                let name = symbols.is_valid(i).then(|| symbols.value(i));
+                assert_eq!(one.names[r as usize], name, "row {i}");
             }
         }
     }
