@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::schema;
-use crate::stream::for_chunks;
+use crate::stream::{for_chunks, pack_short};
 
 /// Never updates open/close.
 pub const OC_NONE: u8 = 0;
@@ -274,7 +274,7 @@ impl Rules {
             let count = hi - lo;
             // Every code one byte long and at most 7 of them: the bytes, count and tape make the key.
             let key = if end - start == count && count <= 7 {
-                pack(code_bytes, start, count) | list_key(count, tape)
+                pack_short(code_bytes, start, count) | list_key(count, tape)
             } else {
                 u64::MAX
             };
@@ -304,7 +304,7 @@ impl Rules {
         for ((rule, hi), tape) in rules.iter_mut().zip(offsets).zip(tape) {
             let count = hi - lo;
             let key = if count <= 7 {
-                pack(bytes, lo, count) | list_key(count, tape)
+                pack_short(bytes, lo, count) | list_key(count, tape)
             } else {
                 u64::MAX
             };
@@ -342,23 +342,6 @@ impl Rules {
             strict = strictest(strict, code);
         }
         strict
-    }
-}
-
-/// `count` (at most 7) bytes of `bytes` from `start`, little-endian in the low bytes of a `u64`.
-#[inline]
-fn pack(bytes: &[u8], start: usize, count: usize) -> u64 {
-    let mask = (1u64 << (8 * count)) - 1;
-    match bytes.get(start..start + 8) {
-        Some(window) => {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(window);
-            u64::from_le_bytes(word) & mask
-        }
-        None => bytes[start..start + count]
-            .iter()
-            .rev()
-            .fold(0, |key, &b| key << 8 | u64::from(b)),
     }
 }
 

@@ -416,19 +416,7 @@ impl<K: Kernel> Stream<K> {
             if !share.is_empty() {
                 shares.push(share);
             }
-            thread::scope(|scope| {
-                let handles: Vec<_> = shares
-                    .into_iter()
-                    .map(|share| scope.spawn(move || work_on(share)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect()
-            })
+            on_threads(shares, work_on)
         };
         let mut work: HashMap<String, K::State> = HashMap::new();
         let mut out = kernel.new_out();
@@ -585,7 +573,6 @@ fn symbol_ranks(symbols: &StringArray, threads: usize) -> SymbolRanks<'_> {
     let mut all: Vec<Option<&str>> = names.iter().flatten().copied().collect();
     all.sort_unstable();
     all.dedup();
-    let all = &all;
     on_chunks(&mut rank, size, |first, ids| {
         let rank_of: Vec<u32> = names[first / size]
             .iter()
@@ -595,10 +582,7 @@ fn symbol_ranks(symbols: &StringArray, threads: usize) -> SymbolRanks<'_> {
             *r = rank_of[*r as usize];
         }
     });
-    SymbolRanks {
-        rank,
-        names: all.clone(),
-    }
+    SymbolRanks { rank, names: all }
 }
 
 /// `work(first, chunk)` on each chunk of `size` rows of `out` (the first row's index given), each chunk on its own
@@ -611,12 +595,21 @@ fn on_chunks<T: Send, R: Send>(
     if out.len() <= size {
         return vec![work(0, out)];
     }
+    on_threads(out.chunks_mut(size).enumerate(), |(k, chunk)| {
+        work(k * size, chunk)
+    })
+}
+
+/// `work(item)` for each item on its own thread; the results in the items' order (a panic in one is resumed here).
+fn on_threads<I: Send, R: Send>(
+    items: impl IntoIterator<Item = I>,
+    work: impl Fn(I) -> R + Sync,
+) -> Vec<R> {
     let work = &work;
     thread::scope(|scope| {
-        let handles: Vec<_> = out
-            .chunks_mut(size)
-            .enumerate()
-            .map(|(k, chunk)| scope.spawn(move || work(k * size, chunk)))
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
             .collect();
         handles
             .into_iter()
@@ -651,7 +644,7 @@ fn first_seen_ids<'a>(
         );
         let valid = nulls.is_none_or(|n| n.is_valid(i));
         let id = if end - start < 8 && valid {
-            let key = pack_name(bytes, start, end - start);
+            let key = pack_short(bytes, start, end - start) | ((end - start) as u64) << 56;
             match last {
                 Some((prev, id)) if prev == key => id,
                 _ => {
@@ -682,19 +675,20 @@ fn first_seen_ids<'a>(
     names
 }
 
-/// A name of `len` (at most 7) bytes at `bytes[start..]` as one integer: its bytes, and its length in the top byte.
+/// `len` (at most 7) bytes of `bytes` from `start`, little-endian in the low bytes of a `u64` (the top byte stays
+/// zero for the caller's tag): one 8-byte load and a mask where the buffer allows, not a copy of a variable length.
 #[inline]
-fn pack_name(bytes: &[u8], start: usize, len: usize) -> u64 {
+#[must_use]
+pub fn pack_short(bytes: &[u8], start: usize, len: usize) -> u64 {
     let mut word = [0u8; 8];
     match bytes.get(start..start + 8) {
-        // One 8-byte load and a mask, not a copy of a variable length.
         Some(window) => {
             word.copy_from_slice(window);
-            u64::from_le_bytes(word) & ((1u64 << (8 * len)) - 1) | (len as u64) << 56
+            u64::from_le_bytes(word) & ((1u64 << (8 * len)) - 1)
         }
         None => {
             word[..len].copy_from_slice(&bytes[start..start + len]);
-            u64::from_le_bytes(word) | (len as u64) << 56
+            u64::from_le_bytes(word)
         }
     }
 }
