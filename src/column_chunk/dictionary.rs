@@ -9,7 +9,8 @@ use super::{Body, MAX_DICT_ENTRIES, MAX_KEY_BYTES};
 
 /// Dictionary-encodes 8-byte numbers by their bits, or stores them PLAIN when the dictionary does not pay. When
 /// `slots` maps values into `0..range` (see [`int_slots`], [`float_slots`]), entries are found by a direct table
-/// lookup; if a value turns out not to have a slot of its own, or there are none, through a hash table.
+/// lookup and the values without a slot of their own through a hash table; without slots, or when most values lack
+/// one, all of them through the hash table.
 pub(super) fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
     values: &'a [T],
     bits: impl Fn(T) -> u64,
@@ -17,7 +18,7 @@ pub(super) fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
     table: &mut Vec<u32>,
 ) -> Body<'a> {
     let found = slots
-        .and_then(|slots| counted_dictionary(values, &slots, table))
+        .and_then(|slots| counted_dictionary(values, &bits, &slots, table))
         // By bits, so the shortcut for a repeated value never takes -0.0 for 0.0.
         .or_else(|| hashed_dictionary(values.iter().map(|&v| bits(v)), values.len(), Some));
     let Some((keys, indices)) = found.filter(|(keys, _)| keys.len() <= MAX_DICT_ENTRIES) else {
@@ -37,45 +38,78 @@ pub(super) fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
     }
 }
 
-/// A dictionary (keys in value order, one entry number per value) from a counting pass instead of hashing: mark
-/// each value's slot, number the marked slots in order, then look every value's number up. No branch depends on the
-/// table, so the lookups overlap. `None` when a value has no slot of its own. `table` is the encoder's, all zeros
-/// between uses.
+/// A dictionary from a counting pass instead of hashing: mark each value's slot, number the marked slots in value
+/// order, then look every value's number up. No branch depends on the table, so the lookups overlap. A value without
+/// a slot of its own (a float just off the grid, such as a sum of two prices) goes through a hash table instead and
+/// its key follows the slots' keys (in order of first appearance). `None` when most of the first values have no slot
+/// of their own (the caller then hashes them all) or there are more than [`MAX_DICT_ENTRIES`] of those. `table` is the
+/// encoder's, all zeros between uses.
 fn counted_dictionary<T: Copy>(
     values: &[T],
+    bits: impl Fn(T) -> u64,
     slots: &impl Slots<T>,
     table: &mut Vec<u32>,
 ) -> Option<(Vec<u64>, Vec<u32>)> {
+    /// Of the first this many values, at most half may lack a slot of their own.
+    const PROBE: usize = 1024;
     let range = slots.range();
-    if table.len() < range {
-        table.resize(range, 0);
+    // One spare slot past the range takes the marks of values without a slot, so the marking loop has no branch.
+    if table.len() <= range {
+        table.resize(range + 1, 0);
     }
-    let table = &mut table[..range];
-    let mut exact = true;
+    let table = &mut table[..=range];
+    let n = values.len();
     // Slots first (range <= 2^20, so they fit the index type), replaced by entry numbers below.
-    let mut indices: Vec<u32> = values
-        .iter()
-        .map(|&v| {
-            let (at, own) = slots.slot(v);
-            exact &= own;
+    let mut indices = vec![0u32; n];
+    // The rows without a slot of their own, gathered without a branch (a write past the last one is overwritten).
+    let mut off_rows = vec![0u32; n + 1];
+    let mut off_grid = 0;
+    let mut start = 0;
+    while start < n {
+        let end = (start + PROBE).min(n);
+        for row in start..end {
+            let (at, own) = slots.slot(values[row]);
+            let at = if own { at } else { range };
             table[at] = 1;
-            at as u32
-        })
-        .collect();
-    let mut keys = Vec::new();
-    if exact {
-        for (at, entry) in table.iter_mut().enumerate() {
-            if *entry != 0 {
-                *entry = keys.len() as u32;
-                keys.push(slots.key(at));
-            }
+            indices[row] = at as u32;
+            off_rows[off_grid] = row as u32;
+            off_grid += usize::from(!own);
         }
-        for index in &mut indices {
-            *index = table[*index as usize];
+        if start == 0 && off_grid > end / 2 {
+            table.fill(0);
+            return None;
+        }
+        start = end;
+    }
+    let off_rows = &off_rows[..off_grid];
+    let mut others = Dictionary::<u64>::new();
+    let mut off_entries = Vec::with_capacity(off_grid);
+    for &row in off_rows {
+        off_entries.push(others.index(bits(values[row as usize])));
+        if others.keys.len() > MAX_DICT_ENTRIES {
+            table.fill(0);
+            return None;
         }
     }
+    table[range] = 0;
+    let mut keys = Vec::new();
+    for (at, entry) in table[..range].iter_mut().enumerate() {
+        if *entry != 0 {
+            *entry = keys.len() as u32;
+            keys.push(slots.key(at));
+        }
+    }
+    for index in &mut indices {
+        *index = table[*index as usize];
+    }
+    // The hashed values' entries follow the counted ones.
+    let first_other = keys.len() as u32;
+    for (&row, &entry) in off_rows.iter().zip(&off_entries) {
+        indices[row as usize] = first_other + entry;
+    }
+    keys.extend(others.keys);
     table.fill(0);
-    exact.then_some((keys, indices))
+    Some((keys, indices))
 }
 
 /// A dictionary (keys in order of first appearance, one entry number per value) of the `count` values through a
@@ -109,7 +143,7 @@ fn hashed_dictionary<V: Copy + PartialEq, K: Key + Default>(
 /// A one-to-one, order-preserving map of a chunk's values onto `0..range()` (see [`int_slots`], [`float_slots`]).
 pub(super) trait Slots<T> {
     fn range(&self) -> usize;
-    /// A value's slot, and whether the slot is the value's own (false: the chunk falls back to hashing).
+    /// A value's slot, and whether the slot is the value's own (false: the value is hashed instead).
     fn slot(&self, value: T) -> (usize, bool);
     /// The key (bits) of the value in a marked slot.
     fn key(&self, at: usize) -> u64;
@@ -139,6 +173,8 @@ impl Slots<i64> for IntSlots {
 /// Floats by their step on the 1/10,000 grid above the chunk's lowest step.
 pub(super) struct FloatSlots {
     lo: f64,
+    /// The bits of `lo + MAGIC`: a value's slot is the difference of its shifted step's bits from these.
+    lo_bits: u64,
     range: usize,
 }
 
@@ -149,12 +185,12 @@ impl Slots<f64> for FloatSlots {
 
     #[inline]
     fn slot(&self, v: f64) -> (usize, bool) {
-        let step = grid_step(v);
+        // Steps below 2^51 in magnitude shifted by MAGIC lie in [2^52, 2^53), where a step more is one more in the
+        // bits: the slot comes from an integer subtraction, not a float-to-integer conversion.
+        let shifted = v * GRID + MAGIC;
+        let at = shifted.to_bits().wrapping_sub(self.lo_bits) as usize;
         // Own only when the grid point converts back to the very same bits.
-        (
-            (step - self.lo) as usize,
-            (step / GRID).to_bits() == v.to_bits(),
-        )
+        (at, ((shifted - MAGIC) / GRID).to_bits() == v.to_bits())
     }
 
     fn key(&self, at: usize) -> u64 {
@@ -187,14 +223,17 @@ pub(super) fn float_slots(rows: usize, min: f64, max: f64) -> Option<FloatSlots>
         return None;
     }
     let range = (hi - lo) as usize + 1;
-    (range <= table_limit(rows)).then_some(FloatSlots { lo, range })
+    let lo_bits = (lo + MAGIC).to_bits();
+    (range <= table_limit(rows)).then_some(FloatSlots { lo, lo_bits, range })
 }
+
+/// 1.5 * 2^52: added to a float below 2^51 in magnitude, leaves it rounded to an integer (ties to even).
+const MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// `v * GRID` rounded to the nearest integer (ties to even) with plain adds, exact below 2^51 in magnitude (beyond,
 /// the result is off the grid and [`float_slots`] declines); `f64::round` is a libm call on baseline x86-64.
 #[inline]
 fn grid_step(v: f64) -> f64 {
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
     (v * GRID + MAGIC) - MAGIC
 }
 
@@ -329,6 +368,8 @@ mod tests {
     use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use parquet::basic::Encoding;
 
+    use super::{counted_dictionary, float_slots, grid_step, GRID};
+    use crate::column_chunk::statistics::float_range;
     use crate::column_chunk::tests::{encodings, round_trip, LENGTHS};
     use crate::column_chunk::PAGE_ROWS;
     use crate::test_rng::Rng;
@@ -389,6 +430,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Whether `v` is its own grid point.
+    fn slots_own(v: f64) -> bool {
+        (grid_step(v) / GRID).to_bits() == v.to_bits()
+    }
+
+    #[test]
+    fn values_just_off_the_grid_are_hashed_beside_the_counted_ones() {
+        // Highs as a close plus a spread: about a quarter of the sums miss the grid point's bits by an ulp.
+        let mut rng = Rng(9);
+        for n in LENGTHS.into_iter().chain([PAGE_ROWS + 5]) {
+            let close: Vec<f64> = (0..n)
+                .map(|_| 500.0 + rng.below(200) as f64 / 100.0)
+                .collect();
+            let high: Vec<f64> = close
+                .iter()
+                .map(|c| c + rng.below(9) as f64 / 100.0)
+                .collect();
+            if n >= 1000 {
+                let off = high.iter().filter(|&&v| !slots_own(v)).count();
+                assert!(off > n / 10 && off < n / 2, "n={n}: {off} off the grid");
+            }
+            let (lo, hi) = float_range(&high);
+            let slots = float_slots(n, lo, hi).unwrap();
+            let mut table = Vec::new();
+            let (keys, indices) =
+                counted_dictionary(&high, f64::to_bits, &slots, &mut table).unwrap();
+            assert!(table.iter().all(|&t| t == 0), "n={n}: the table is left zeroed");
+            // One entry per distinct bit pattern, and every row's entry holds its own bits.
+            let distinct: std::collections::HashSet<u64> =
+                high.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(keys.len(), distinct.len(), "n={n}");
+            for (v, &i) in high.iter().zip(&indices) {
+                assert_eq!(keys[i as usize], v.to_bits(), "n={n}");
+            }
+            let (_, meta) = round_trip(
+                vec![("high", Arc::new(Float64Array::from(high)) as ArrayRef)],
+                &[],
+            );
+            if n >= 1000 {
+                assert!(encodings(&meta, 0).contains(&Encoding::RLE_DICTIONARY));
+            }
+        }
+        // Mostly off the grid: declined, so the caller hashes every value.
+        let off: Vec<f64> = (0..4000).map(|i| 10.0 + f64::from(i % 50) / 100.0 + 1e-9).collect();
+        let (lo, hi) = float_range(&off);
+        let mut table = Vec::new();
+        let slots = float_slots(off.len(), lo, hi).unwrap();
+        assert!(counted_dictionary(&off, f64::to_bits, &slots, &mut table).is_none());
+        assert!(table.iter().all(|&t| t == 0));
     }
 
     #[test]

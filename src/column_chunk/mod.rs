@@ -12,7 +12,8 @@
 //! - `RLE_DICTIONARY` otherwise: a `PLAIN` dictionary page, then data pages of one bit-width byte and the indices in
 //!   the RLE / bit-packed hybrid (a group of 8 equal indices starts an RLE run). Numbers in a narrow range (integers,
 //!   floats exactly on the 1/10,000 grid: prices) get their dictionary from a counting pass over a direct table, in
-//!   value order; other values through a hash table, in order of first appearance. A number column whose dictionary
+//!   value order, with the few values just off the grid (sums of prices) hashed and their keys after those; other
+//!   values through a hash table, in order of first appearance. A number column whose dictionary
 //!   would not make it smaller is written `PLAIN` instead.
 //! - Nullable columns carry their definition levels (RLE hybrid, width 1, 4-byte length prefix).
 //! - Column chunk statistics: min, max and the null count (floats: NaN ignored, a zero minimum written as -0.0 and a
