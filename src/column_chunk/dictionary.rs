@@ -93,10 +93,16 @@ fn counted_dictionary<T: Copy>(
     }
     table[range] = 0;
     let mut keys = Vec::new();
-    for (at, entry) in table[..range].iter_mut().enumerate() {
-        if *entry != 0 {
-            *entry = keys.len() as u32;
-            keys.push(slots.key(at));
+    // Blocks of 16 slots tested at once (an OR the compiler vectorises): most blocks of a sparse table are empty.
+    for (block, entries) in table[..range].chunks_mut(16).enumerate() {
+        if entries.iter().fold(0, |any, &e| any | e) == 0 {
+            continue;
+        }
+        for (k, entry) in entries.iter_mut().enumerate() {
+            if *entry != 0 {
+                *entry = keys.len() as u32;
+                keys.push(slots.key(block * 16 + k));
+            }
         }
     }
     for index in &mut indices {
@@ -458,7 +464,10 @@ mod tests {
             let mut table = Vec::new();
             let (keys, indices) =
                 counted_dictionary(&high, f64::to_bits, &slots, &mut table).unwrap();
-            assert!(table.iter().all(|&t| t == 0), "n={n}: the table is left zeroed");
+            assert!(
+                table.iter().all(|&t| t == 0),
+                "n={n}: the table is left zeroed"
+            );
             // One entry per distinct bit pattern, and every row's entry holds its own bits.
             let distinct: std::collections::HashSet<u64> =
                 high.iter().map(|v| v.to_bits()).collect();
@@ -475,7 +484,9 @@ mod tests {
             }
         }
         // Mostly off the grid: declined, so the caller hashes every value.
-        let off: Vec<f64> = (0..4000).map(|i| 10.0 + f64::from(i % 50) / 100.0 + 1e-9).collect();
+        let off: Vec<f64> = (0..4000)
+            .map(|i| 10.0 + f64::from(i % 50) / 100.0 + 1e-9)
+            .collect();
         let (lo, hi) = float_range(&off);
         let mut table = Vec::new();
         let slots = float_slots(off.len(), lo, hi).unwrap();

@@ -65,6 +65,10 @@ pub struct ChunkEncoder {
     level: i32,
     /// The direct dictionary table of [`number_body`], kept between chunks (all zeros between uses).
     table: Vec<u32>,
+    /// A data page's encoded values, reused from page to page.
+    page: Vec<u8>,
+    /// A page after ZSTD, reused from page to page.
+    compressed: Vec<u8>,
 }
 
 /// The values of a column chunk, in the form they are encoded from.
@@ -102,6 +106,8 @@ impl ChunkEncoder {
             zstd,
             level,
             table: Vec::new(),
+            page: Vec::new(),
+            compressed: Vec::new(),
         })
     }
 

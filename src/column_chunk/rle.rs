@@ -52,14 +52,18 @@ fn put_packed(out: &mut Vec<u8>, values: &[u32], width: u8) {
     let groups = values.chunks_exact(8).chain(padded);
     if width <= 16 {
         // A group of 8 values of `w` bits is `w` bytes: assembled in one register, written at once.
+        // All 16 bytes are stored and the length then set back to the group's `w`: a copy of a fixed size is one
+        // store, a copy of `w` bytes a call to memmove per group.
         let w = usize::from(width);
-        out.reserve(values.len().div_ceil(8) * w);
+        out.reserve(values.len().div_ceil(8) * w + 16);
         for group in groups {
             let mut acc = 0u128;
             for (k, &v) in group.iter().enumerate() {
                 acc |= u128::from(v) << (k * w);
             }
-            out.extend_from_slice(&acc.to_le_bytes()[..w]);
+            let end = out.len() + w;
+            out.extend_from_slice(&acc.to_le_bytes());
+            out.truncate(end);
         }
         return;
     }
