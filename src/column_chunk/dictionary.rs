@@ -193,7 +193,7 @@ impl Slots<f64> for FloatSlots {
     fn slot(&self, v: f64) -> (usize, bool) {
         // Steps below 2^51 in magnitude shifted by MAGIC lie in [2^52, 2^53), where a step more is one more in the
         // bits: the slot comes from an integer subtraction, not a float-to-integer conversion.
-        let shifted = v * GRID + MAGIC;
+        let shifted = shifted_step(v);
         let at = shifted.to_bits().wrapping_sub(self.lo_bits) as usize;
         // Own only when the grid point converts back to the very same bits.
         (at, ((shifted - MAGIC) / GRID).to_bits() == v.to_bits())
@@ -240,7 +240,13 @@ const MAGIC: f64 = 6_755_399_441_055_744.0;
 /// the result is off the grid and [`float_slots`] declines); `f64::round` is a libm call on baseline x86-64.
 #[inline]
 fn grid_step(v: f64) -> f64 {
-    (v * GRID + MAGIC) - MAGIC
+    shifted_step(v) - MAGIC
+}
+
+/// `v * GRID` rounded and shifted by [`MAGIC`] (the step's integer sits in the low bits).
+#[inline]
+fn shifted_step(v: f64) -> f64 {
+    v * GRID + MAGIC
 }
 
 /// Dictionary-encodes the non-null strings; `None` when a string is longer than [`MAX_KEY_BYTES`] or there are too
