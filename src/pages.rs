@@ -363,6 +363,12 @@ impl PageBounds {
     }
 }
 
+/// An integer that orders doubles as [`f64::total_cmp`] does (negative values with all but the sign bit flipped).
+fn total_order_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
 /// The values of a PLAIN dictionary page in value order, so a data page's bounds come from its indices alone: the
 /// smallest and largest rank among them.
 pub struct DictionaryRanks<'a> {
@@ -412,19 +418,31 @@ impl<'a> DictionaryRanks<'a> {
         let int_of = |e: &[u8]| i64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
         let has_nan =
             physical == PhysicalType::DOUBLE && entries.iter().any(|e| float_of(e).is_nan());
-        let mut by_rank: Vec<u32> = (0..count as u32).collect();
-        let order = |a: &u32, b: &u32| {
-            let (x, y) = (entries[*a as usize], entries[*b as usize]);
-            match physical {
-                PhysicalType::INT64 => int_of(x).cmp(&int_of(y)),
-                PhysicalType::DOUBLE => float_of(x).total_cmp(&float_of(y)),
-                _ => x.cmp(y),
+        let by_rank: Vec<u32> = match physical {
+            PhysicalType::INT64 | PhysicalType::DOUBLE => {
+                // Numbers sort by an integer of their bits (for doubles, in `total_cmp`'s order), computed once.
+                let mut keyed: Vec<(i64, u32)> = entries
+                    .iter()
+                    .zip(0..)
+                    .map(|(&e, i)| match physical {
+                        PhysicalType::INT64 => (int_of(e), i),
+                        _ => (total_order_key(float_of(e)), i),
+                    })
+                    .collect();
+                // Counted dictionaries come sorted, or sorted but for the few values hashed after them: a stable
+                // sort finds that run and only sorts and merges in the rest (keys are distinct, so any stable
+                // order is the order).
+                if !keyed.windows(2).all(|w| w[0].0 <= w[1].0) {
+                    keyed.sort_by_key(|&(key, _)| key);
+                }
+                keyed.into_iter().map(|(_, i)| i).collect()
+            }
+            _ => {
+                let mut by_rank: Vec<u32> = (0..count as u32).collect();
+                by_rank.sort_by(|&a, &b| entries[a as usize].cmp(entries[b as usize]));
+                by_rank
             }
         };
-        // Counted dictionaries come sorted already.
-        if !by_rank.windows(2).all(|w| order(&w[0], &w[1]).is_le()) {
-            by_rank.sort_unstable_by(order);
-        }
         let mut rank = vec![0; count];
         for (r, &entry) in by_rank.iter().enumerate() {
             rank[entry as usize] = r as u32;
@@ -438,16 +456,21 @@ impl<'a> DictionaryRanks<'a> {
         })
     }
 
-    /// The bounds of a page holding these dictionary indices.
+    /// The bounds of a page holding these dictionary indices; `whole`: they are the chunk's every value (the
+    /// dictionary's own), so the bounds are its smallest and largest entries without a look at the indices.
     #[must_use]
-    pub fn bounds(&self, indices: &[u32]) -> PageBounds {
+    pub fn bounds(&self, indices: &[u32], whole: bool) -> PageBounds {
         if indices.is_empty() || self.has_nan {
             return PageBounds::None;
         }
-        let (lo, hi) = indices.iter().fold((u32::MAX, 0), |(lo, hi), &i| {
-            let r = self.rank.get(i as usize).copied().unwrap_or(0);
-            (lo.min(r), hi.max(r))
-        });
+        let (lo, hi) = if whole {
+            (0, (self.rank.len() - 1) as u32)
+        } else {
+            indices.iter().fold((u32::MAX, 0), |(lo, hi), &i| {
+                let r = self.rank.get(i as usize).copied().unwrap_or(0);
+                (lo.min(r), hi.max(r))
+            })
+        };
         let value = |r: u32| self.entries[self.by_rank[r as usize] as usize];
         let (min, max) = (value(lo), value(hi));
         let num = |e: &[u8]| <[u8; 8]>::try_from(e).unwrap_or([0; 8]);

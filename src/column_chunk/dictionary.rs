@@ -67,13 +67,17 @@ fn counted_dictionary<T: Copy>(
     let mut start = 0;
     while start < n {
         let end = (start + PROBE).min(n);
-        for row in start..end {
-            let (at, own) = slots.slot(values[row]);
-            let at = if own { at } else { range };
+        // The slots first, in a loop of arithmetic alone (it vectorises: the float slots divide, and two divisions
+        // at a time halve that cost), then the marks from them.
+        for (index, &v) in indices[start..end].iter_mut().zip(&values[start..end]) {
+            let (at, own) = slots.slot(v);
+            *index = if own { at as u32 } else { range as u32 };
+        }
+        for (row, &at) in (start..end).zip(&indices[start..end]) {
+            let at = at as usize;
             table[at] = 1;
-            indices[row] = at as u32;
             off_rows[off_grid] = row as u32;
-            off_grid += usize::from(!own);
+            off_grid += usize::from(at == range);
         }
         if start == 0 && off_grid > end / 2 {
             table.fill(0);
@@ -252,9 +256,14 @@ fn shifted_step(v: f64) -> f64 {
 /// Dictionary-encodes the non-null strings; `None` when a string is longer than [`MAX_KEY_BYTES`] or there are too
 /// many distinct ones (arrow-rs then writes the column).
 pub(super) fn text_body(strings: &StringArray) -> Option<(Body<'static>, Statistics)> {
-    let present = strings.iter().flatten();
     let count = strings.len() - strings.null_count();
-    let (keys, indices) = hashed_dictionary(present, count, text_key)?;
+    let (keys, indices) =
+        if strings.null_count() == 0 && crate::schema::run_end(strings, 0) == count {
+            // One value throughout (a lake file's symbol): found by comparing blocks of bytes, not row by row.
+            (vec![text_key(strings.value(0))?], vec![0; count])
+        } else {
+            hashed_dictionary(strings.iter().flatten(), count, text_key)?
+        };
     let keys: Vec<[u8; 16]> = keys.iter().map(|k| k.to_le_bytes()).collect();
     // The top byte of a key is the string's length.
     let entries: Vec<&[u8]> = keys.iter().map(|k| &k[..usize::from(k[15])]).collect();

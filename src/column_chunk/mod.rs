@@ -39,8 +39,10 @@ use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
+use crate::pages::PageBounds;
 use dictionary::{float_slots, int_slots, number_body, text_body};
 use statistics::{float_range, float_statistics, int_range, int_statistics};
 
@@ -77,6 +79,12 @@ enum Values<'a> {
     Int(&'a [i64]),
     Float(&'a [f64]),
     Text(&'a StringArray),
+}
+
+/// A chunk's statistics (for its metadata) and its bounds (for a page that holds all of its values).
+struct Summary {
+    statistics: Statistics,
+    bounds: PageBounds,
 }
 
 /// How the values of a chunk are stored.
@@ -142,29 +150,32 @@ impl ChunkEncoder {
         if nulls > 0 && (!matches!(values, Values::Text(_)) || descr.max_def_level() == 0) {
             return Ok(None);
         }
-        let (body, statistics) = match values {
-            Values::Int(v) if delta => {
-                let (min, max) = int_range(v);
-                (Body::Delta(v), int_statistics(min, max))
-            }
+        let (body, statistics, bounds) = match values {
             Values::Int(v) => {
                 let (min, max) = int_range(v);
-                let slots = int_slots(v, min, max);
-                (
-                    number_body(v, |x| x as u64, slots, &mut self.table),
-                    int_statistics(min, max),
-                )
+                let body = if delta {
+                    Body::Delta(v)
+                } else {
+                    number_body(v, |x| x as u64, int_slots(v, min, max), &mut self.table)
+                };
+                (body, int_statistics(min, max), PageBounds::Int(min, max))
             }
             Values::Float(v) => {
                 let (min, max) = float_range(v);
                 let slots = float_slots(v.len(), min, max);
+                let bounds = if min > max {
+                    PageBounds::None
+                } else {
+                    PageBounds::Float(min, max)
+                };
                 (
                     number_body(v, f64::to_bits, slots, &mut self.table),
                     float_statistics(min, max),
+                    bounds,
                 )
             }
             Values::Text(strings) => match text_body(strings) {
-                Some(found) => found,
+                Some((body, statistics)) => (body, statistics, PageBounds::None),
                 None => return Ok(None),
             },
         };
@@ -172,7 +183,8 @@ impl ChunkEncoder {
             Some(valid) => valid.iter().map(u32::from).collect(),
             None => vec![1; rows],
         });
-        self.write_chunk(descr, &values, rows, &body, levels.as_deref(), statistics)
+        let summary = Summary { statistics, bounds };
+        self.write_chunk(descr, &values, rows, &body, levels.as_deref(), summary)
             .map(Some)
     }
 }
@@ -182,6 +194,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
     use parquet::file::metadata::ParquetMetaData;
@@ -228,6 +241,106 @@ mod tests {
     }
 
     pub(super) const LENGTHS: [usize; 12] = [1, 2, 7, 8, 9, 31, 32, 33, 127, 128, 129, 1000];
+
+    #[test]
+    fn page_index_bounds_are_each_pages_own_min_and_max() {
+        use arrow_array::StringArray;
+        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        use parquet::file::page_index::column_index::ColumnIndexMetaData;
+        // One page (fewer rows than PAGE_ROWS, so the chunk's bounds are the page's) and three pages; floats on
+        // the grid with sums just off it (hashed after the counted keys), integers in a dictionary and in delta,
+        // strings with nulls.
+        let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+        for rows in [1000, 2 * PAGE_ROWS + 7] {
+            let cents: Vec<f64> = (0..rows)
+                .map(|_| (10_000 + rng.below(2000)) as f64 / 100.0)
+                .collect();
+            let price: Vec<f64> = cents
+                .iter()
+                .map(|&c| if rng.below(4) == 0 { c + 0.07 } else { c })
+                .collect();
+            let count: Vec<i64> = (0..rows).map(|_| rng.below(500) as i64 - 100).collect();
+            let time: Vec<i64> = (0..rows as i64)
+                .map(|i| i * 1000 + rng.below(900) as i64)
+                .collect();
+            let venue: Vec<Option<&str>> = (0..rows)
+                .map(|_| [None, Some("P"), Some("Q"), Some("Z")][rng.below(4) as usize])
+                .collect();
+            let columns: Vec<(&str, ArrayRef)> = vec![
+                ("price", Arc::new(Float64Array::from(price.clone()))),
+                ("count", Arc::new(Int64Array::from(count.clone()))),
+                ("time", Arc::new(Int64Array::from(time.clone()))),
+                ("venue", Arc::new(StringArray::from(venue.clone()))),
+            ];
+            let batch = RecordBatch::try_from_iter(columns).unwrap();
+            let options = WriteOptions {
+                day_row_groups: false,
+                delta_columns: vec!["time".to_owned()],
+                ..WriteOptions::default()
+            };
+            let bytes = Bytes::from(
+                encode(Vec::new(), &(&batch).into(), &options, "t.parquet".as_ref()).unwrap(),
+            );
+            let metadata = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Required)
+                .parse_and_finish(&bytes)
+                .unwrap();
+            let (column_index, offset_index) = (
+                &metadata.column_index().unwrap()[0],
+                &metadata.offset_index().unwrap()[0],
+            );
+            for column in 0..4 {
+                let starts: Vec<usize> = offset_index[column]
+                    .page_locations()
+                    .iter()
+                    .map(|p| p.first_row_index as usize)
+                    .collect();
+                assert_eq!(starts.len(), rows.div_ceil(PAGE_ROWS), "column {column}");
+                for (page, &start) in starts.iter().enumerate() {
+                    let end = starts.get(page + 1).copied().unwrap_or(rows);
+                    match &column_index[column] {
+                        ColumnIndexMetaData::DOUBLE(index) => {
+                            let page_values = &price[start..end];
+                            let lo = page_values.iter().copied().fold(f64::INFINITY, f64::min);
+                            let hi = page_values
+                                .iter()
+                                .copied()
+                                .fold(f64::NEG_INFINITY, f64::max);
+                            assert_eq!(
+                                index.min_value(page),
+                                Some(&lo),
+                                "{rows} rows, page {page}"
+                            );
+                            assert_eq!(
+                                index.max_value(page),
+                                Some(&hi),
+                                "{rows} rows, page {page}"
+                            );
+                        }
+                        ColumnIndexMetaData::INT64(index) => {
+                            let page_values = if column == 1 {
+                                &count[start..end]
+                            } else {
+                                &time[start..end]
+                            };
+                            let lo = page_values.iter().min();
+                            let hi = page_values.iter().max();
+                            assert_eq!(index.min_value(page), lo, "column {column}, page {page}");
+                            assert_eq!(index.max_value(page), hi, "column {column}, page {page}");
+                        }
+                        ColumnIndexMetaData::BYTE_ARRAY(index) => {
+                            let page_values = venue[start..end].iter().flatten();
+                            let lo = page_values.clone().min().map(|s| s.as_bytes());
+                            let hi = page_values.max().map(|s| s.as_bytes());
+                            assert_eq!(index.min_value(page), lo, "venue, page {page}");
+                            assert_eq!(index.max_value(page), hi, "venue, page {page}");
+                        }
+                        other => panic!("column {column}: unexpected index {other:?}"),
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn columns_the_encoder_declines_are_written_by_arrow_rs() {

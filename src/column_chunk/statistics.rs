@@ -2,10 +2,27 @@
 
 use parquet::file::statistics::Statistics;
 
+/// Independent minimums and maximums kept side by side, so no value waits on the one before it (and the float
+/// comparisons vectorise); the lanes are combined at the end.
+const LANES: usize = 8;
+
+/// The smallest and largest value (`(i64::MAX, i64::MIN)` when there is none).
 pub(super) fn int_range(values: &[i64]) -> (i64, i64) {
-    values
-        .iter()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+    let (mut lo, mut hi) = ([i64::MAX; LANES], [i64::MIN; LANES]);
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for k in 0..LANES {
+            lo[k] = lo[k].min(block[k]);
+            hi[k] = hi[k].max(block[k]);
+        }
+    }
+    let tail = blocks.remainder().iter();
+    let lo = lo
+        .into_iter()
+        .chain(tail.clone().copied())
+        .fold(i64::MAX, i64::min);
+    let hi = hi.into_iter().chain(tail.copied()).fold(i64::MIN, i64::max);
+    (lo, hi)
 }
 
 pub(super) fn int_statistics(min: i64, max: i64) -> Statistics {
@@ -14,17 +31,28 @@ pub(super) fn int_statistics(min: i64, max: i64) -> Statistics {
 
 /// The smallest and largest value, NaN skipped (`(inf, -inf)` when there is none).
 pub(super) fn float_range(values: &[f64]) -> (f64, f64) {
-    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &v in values {
-        // NaN compares false both ways and is skipped, as the format asks.
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
+    // NaN compares false both ways and is skipped, as the format asks. Of equal values (0.0 and -0.0) either may
+    // come out: `float_statistics` signs a zero bound itself.
+    let lower = |m: f64, v: f64| if v < m { v } else { m };
+    let upper = |m: f64, v: f64| if v > m { v } else { m };
+    let (mut lo, mut hi) = ([f64::INFINITY; LANES], [f64::NEG_INFINITY; LANES]);
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for k in 0..LANES {
+            lo[k] = lower(lo[k], block[k]);
+            hi[k] = upper(hi[k], block[k]);
         }
     }
-    (min, max)
+    let tail = blocks.remainder().iter();
+    let lo = lo
+        .into_iter()
+        .chain(tail.clone().copied())
+        .fold(f64::INFINITY, lower);
+    let hi = hi
+        .into_iter()
+        .chain(tail.copied())
+        .fold(f64::NEG_INFINITY, upper);
+    (lo, hi)
 }
 
 pub(super) fn float_statistics(min: f64, max: f64) -> Statistics {
@@ -55,5 +83,46 @@ mod tests {
         let (_, max) = stats(&[-0.0, -1.0]);
         assert!(max.unwrap() == 0.0 && max.unwrap().is_sign_positive());
         assert_eq!(stats(&[f64::NAN]), (None, None));
+    }
+
+    #[test]
+    fn ranges_in_lanes_equal_a_value_by_value_scan() {
+        // Every length around the lane count, the extremes in the tail and in the lanes, NaN and signed zeros.
+        let mut rng = crate::test_rng::Rng(0x2545_F491_4F6C_DD1D);
+        let floats = [
+            f64::NAN,
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for len in 0..50 {
+            for _ in 0..20 {
+                let ints: Vec<i64> = (0..len)
+                    .map(|_| {
+                        [i64::MIN, i64::MAX, -1, 0, 7][rng.below(5) as usize]
+                            .wrapping_add(rng.below(3) as i64)
+                    })
+                    .collect();
+                let want = ints
+                    .iter()
+                    .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                assert_eq!(int_range(&ints), want);
+                let values: Vec<f64> = (0..len).map(|_| floats[rng.below(9) as usize]).collect();
+                let present = values.iter().copied().filter(|v| !v.is_nan());
+                let lo = present.clone().fold(f64::INFINITY, f64::min);
+                let hi = present.fold(f64::NEG_INFINITY, f64::max);
+                let (got_lo, got_hi) = float_range(&values);
+                // Equal values (0.0 and -0.0) may come out either way: compared as numbers.
+                assert!(
+                    got_lo == lo && got_hi == hi,
+                    "{values:?}: {got_lo} {got_hi}"
+                );
+            }
+        }
     }
 }

@@ -6,13 +6,12 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::ColumnChunkMetaData;
-use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::delta::put_delta;
 use super::rle::put_hybrid;
 use super::statistics::{float_range, int_range};
-use super::{Body, ChunkEncoder, EncodedChunk, Values, PAGE_ROWS};
+use super::{Body, ChunkEncoder, EncodedChunk, Summary, Values, PAGE_ROWS};
 use crate::pages::{put_page, ChunkIndex, DictionaryRanks, PageBounds, PageKind};
 
 impl ChunkEncoder {
@@ -38,7 +37,7 @@ impl ChunkEncoder {
         rows: usize,
         body: &Body<'_>,
         levels: Option<&[u32]>,
-        statistics: Statistics,
+        summary: Summary,
     ) -> Result<EncodedChunk> {
         let mut bytes = Vec::new();
         let (mut compressed, mut uncompressed) = (0usize, 0usize);
@@ -87,7 +86,11 @@ impl ChunkEncoder {
             value += count;
             let bounds = match (body, &ranks, values) {
                 (Body::Dictionary { indices, .. }, Some(ranks), _) => {
-                    ranks.bounds(&indices[range.clone()])
+                    ranks.bounds(&indices[range.clone()], range.len() == indices.len())
+                }
+                // One page holds the whole chunk (a day of 1s bars): its bounds are the chunk's.
+                (_, _, Values::Int(_) | Values::Float(_)) if range.len() == rows => {
+                    summary.bounds.clone()
                 }
                 (_, _, Values::Int(v)) => {
                     let (min, max) = int_range(&v[range.clone()]);
@@ -139,7 +142,7 @@ impl ChunkEncoder {
             .set_total_uncompressed_size(as_i64(uncompressed))
             .set_data_page_offset(data_offset.map_or(0, as_i64))
             .set_dictionary_page_offset(dictionary_offset.map(as_i64))
-            .set_statistics(statistics)
+            .set_statistics(summary.statistics)
             .build()?;
         let (column_index, offset_index) = index.finish()?;
         Ok(EncodedChunk {
