@@ -199,8 +199,12 @@ impl Slots<f64> for FloatSlots {
         // bits: the slot comes from an integer subtraction, not a float-to-integer conversion.
         let shifted = shifted_step(v);
         let at = shifted.to_bits().wrapping_sub(self.lo_bits) as usize;
-        // Own only when the grid point converts back to the very same bits.
-        (at, ((shifted - MAGIC) / GRID).to_bits() == v.to_bits())
+        // Own only when the grid point converts back to the very same bits. A quiet NaN converts back to itself,
+        // and its slot is out of range: never its own.
+        (
+            at,
+            ((shifted - MAGIC) / GRID).to_bits() == v.to_bits() && !v.is_nan(),
+        )
     }
 
     fn key(&self, at: usize) -> u64 {
@@ -428,6 +432,17 @@ mod tests {
             off[rng.below(n as u64) as usize] = 170.0 + 1e-9;
             zeros[0] = -0.0;
             let narrow_sizes = rng.pick(n, &[100, 200, 300, 5000], 6);
+            // NaNs of every kind among grid values (a quiet NaN's grid point is itself, its slot out of range).
+            let nans = [
+                f64::NAN,
+                -f64::NAN,
+                f64::from_bits(0x7ff8_0000_0000_0001),
+                f64::from_bits(0x7ff0_0000_0000_0001),
+            ];
+            let mut with_nan = on_grid.clone();
+            for (k, nan) in nans.into_iter().enumerate() {
+                with_nan[(k * 7) % n] = nan;
+            }
             let (_, meta) = round_trip(
                 vec![
                     ("price", Arc::new(Float64Array::from(prices)) as ArrayRef),
@@ -437,6 +452,7 @@ mod tests {
                     ("zeros", Arc::new(Float64Array::from(zeros))),
                     ("off_grid", Arc::new(Float64Array::from(off))),
                     ("narrow_sizes", Arc::new(Int64Array::from(narrow_sizes))),
+                    ("with_nan", Arc::new(Float64Array::from(with_nan))),
                 ],
                 &[],
             );

@@ -57,10 +57,14 @@ fn put_packed(out: &mut Vec<u8>, values: &[u32], width: u8) {
         let w = usize::from(width);
         out.reserve(values.len().div_ceil(8) * w + 16);
         for group in groups {
-            let mut acc = 0u128;
-            for (k, &v) in group.iter().enumerate() {
-                acc |= u128::from(v) << (k * w);
-            }
+            // Four values of at most 16 bits fill a u64: two halves shifted in 64-bit registers, joined once.
+            let half = |values: &[u32]| {
+                values
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |acc, (k, &v)| acc | u64::from(v) << (k * w))
+            };
+            let acc = u128::from(half(&group[..4])) | u128::from(half(&group[4..])) << (4 * w);
             let end = out.len() + w;
             out.extend_from_slice(&acc.to_le_bytes());
             out.truncate(end);
