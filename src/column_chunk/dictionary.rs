@@ -44,10 +44,10 @@ pub(super) fn number_body<'a, T: Copy + arrow_buffer::ArrowNativeType>(
 /// its key follows the slots' keys (in order of first appearance). `None` when most of the first values have no slot
 /// of their own (the caller then hashes them all) or there are more than [`MAX_DICT_ENTRIES`] of those. `table` is the
 /// encoder's, all zeros between uses.
-fn counted_dictionary<T: Copy>(
+fn counted_dictionary<T: Copy, S: Slots<T>>(
     values: &[T],
     bits: impl Fn(T) -> u64,
-    slots: &impl Slots<T>,
+    slots: &S,
     table: &mut Vec<u32>,
 ) -> Option<(Vec<u64>, Vec<u32>)> {
     /// Of the first this many values, at most half may lack a slot of their own.
@@ -61,8 +61,13 @@ fn counted_dictionary<T: Copy>(
     let n = values.len();
     // Slots first (range <= 2^20, so they fit the index type), replaced by entry numbers below.
     let mut indices = vec![0u32; n];
-    // The rows without a slot of their own, gathered without a branch (a write past the last one is overwritten).
-    let mut off_rows = vec![0u32; n + 1];
+    // The rows without a slot of their own, gathered without a branch (a write past the last one is overwritten);
+    // none where every value has its own slot (integers).
+    let mut off_rows = if S::ALWAYS_OWN {
+        Vec::new()
+    } else {
+        vec![0u32; n + 1]
+    };
     let mut off_grid = 0;
     let mut start = 0;
     while start < n {
@@ -73,11 +78,17 @@ fn counted_dictionary<T: Copy>(
             let (at, own) = slots.slot(v);
             *index = if own { at as u32 } else { range as u32 };
         }
-        for (row, &at) in (start..end).zip(&indices[start..end]) {
-            let at = at as usize;
-            table[at] = 1;
-            off_rows[off_grid] = row as u32;
-            off_grid += usize::from(at == range);
+        if S::ALWAYS_OWN {
+            for &at in &indices[start..end] {
+                table[at as usize] = 1;
+            }
+        } else {
+            for (row, &at) in (start..end).zip(&indices[start..end]) {
+                let at = at as usize;
+                table[at] = 1;
+                off_rows[off_grid] = row as u32;
+                off_grid += usize::from(at == range);
+            }
         }
         if start == 0 && off_grid > end / 2 {
             table.fill(0);
@@ -152,6 +163,8 @@ fn hashed_dictionary<V: Copy + PartialEq, K: Key + Default>(
 
 /// A one-to-one, order-preserving map of a chunk's values onto `0..range()` (see [`int_slots`], [`float_slots`]).
 pub(super) trait Slots<T> {
+    /// Every value has a slot of its own (nothing is hashed).
+    const ALWAYS_OWN: bool;
     fn range(&self) -> usize;
     /// A value's slot, and whether the slot is the value's own (false: the value is hashed instead).
     fn slot(&self, value: T) -> (usize, bool);
@@ -166,6 +179,8 @@ pub(super) struct IntSlots {
 }
 
 impl Slots<i64> for IntSlots {
+    const ALWAYS_OWN: bool = true;
+
     fn range(&self) -> usize {
         self.range
     }
@@ -189,6 +204,8 @@ pub(super) struct FloatSlots {
 }
 
 impl Slots<f64> for FloatSlots {
+    const ALWAYS_OWN: bool = false;
+
     fn range(&self) -> usize {
         self.range
     }
