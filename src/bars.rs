@@ -381,7 +381,8 @@ impl BarKernel {
             };
             let (mut pv, mut pv_volume) = (b.pv, b.pv_volume);
             let (mut volume, mut overflowed, mut count) = (b.volume, false, 0i64);
-            let mut odd = false;
+            // Validity as in `run_plain`: the extremes of every trade's price bits and size, looked at per bar.
+            let (mut unsorted, mut top, mut bottom, mut min_size) = (false, 0i64, i64::MAX, 0i64);
             let mut j = ts.len();
             for (k, (((&t, &p), &s), &rule)) in ts[i..]
                 .iter()
@@ -394,10 +395,13 @@ impl BarKernel {
                     j = i + k;
                     break;
                 }
-                odd |= (t < prev) | !(p > 0.0 && p < f64::INFINITY) | (s < 0);
+                unsorted |= t < prev;
                 prev = t;
                 let hl = rule & HIGH_LOW != 0;
                 let bits = price_bits(p);
+                top = top.max(bits);
+                bottom = bottom.min(bits);
+                min_size = min_size.min(s);
                 high = high.max(if hl { bits } else { i64::MIN });
                 low = low.min(if hl { bits } else { i64::MAX });
                 let counted = i64::from((rule & VOLUME) >> 3);
@@ -413,7 +417,9 @@ impl BarKernel {
                 }
             }
             // An invalid value is reported as disorder: the stream looks for invalid values before it sorts.
-            status.unsorted |= odd;
+            let valid =
+                bits_price(bottom) > 0.0 && bits_price(top) < f64::INFINITY && min_size >= 0;
+            status.unsorted |= unsorted | !valid;
             let bar_rules = &rules[i..j];
             // Open and close are set together, by the bar's first trade that may set them; close then moves to
             // its last trade that always sets it.
@@ -1091,6 +1097,59 @@ mod rule_tests {
                         assert!(err.contains("size"), "round {round}: {err}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_named_under_the_rules_whatever_the_trade_counts_for() {
+        // The rule loop checks validity on the extremes of every trade, also trades whose rule leaves high, low and
+        // volume alone (an odd lot, "I", or a canceled trade).
+        let s = 1_000_000_000;
+        let bad_prices = [
+            f64::NAN,
+            -f64::NAN,
+            0.0,
+            -0.0,
+            -1.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for (list, update) in [
+            (vec!["@"], None),
+            (vec!["@", "I"], None),
+            (vec!["@"], Some("canceled")),
+        ] {
+            for at in 0..4 {
+                let base = Case {
+                    ts: vec![s, s + 1, s + 2, 2 * s],
+                    price: vec![10.0, 11.0, 12.0, 13.0],
+                    size: vec![100, 5, 100, 100],
+                    lists: vec![Some(vec!["@"]); 4],
+                    tapes: vec![Some("C"); 4],
+                    updates: vec![None; 4],
+                };
+                let with = |edit: &dyn Fn(&mut Case)| {
+                    let mut c = base.clone();
+                    c.lists[at] = Some(list.clone());
+                    c.updates[at] = update;
+                    edit(&mut c);
+                    bars([Ok(batch(&c))], "1s", "alpaca", Some("X".into()), false, 1)
+                        .unwrap_err()
+                        .to_string()
+                };
+                for bad in bad_prices {
+                    let err = with(&|c| c.price[at] = bad);
+                    assert!(
+                        err.contains(&format!("'price', row {at}")),
+                        "{bad} at {at}: {err}"
+                    );
+                }
+                let err = with(&|c| c.size[at] = -1);
+                assert!(
+                    err.contains(&format!("'size', row {at}")),
+                    "size at {at}: {err}"
+                );
             }
         }
     }
