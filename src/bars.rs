@@ -178,6 +178,14 @@ fn bits_price(bits: i64) -> f64 {
     f64::from_bits(u64::from_ne_bytes(bits.to_ne_bytes()))
 }
 
+/// Whether trades whose price bits (see [`price_bits`]) lie in `low..=high` and whose smallest size is `min_size`
+/// are all valid: every price positive and finite (a NaN or a price not above zero takes the extreme of the bit
+/// order, above infinity or at or below zero, so the extremes check every price) and no size negative.
+#[inline]
+fn all_valid(low: i64, high: i64, min_size: i64) -> bool {
+    bits_price(low) > 0.0 && bits_price(high) < f64::INFINITY && min_size >= 0
+}
+
 /// `volume` plus `sizes` (wrapping), and the index of the size whose addition first overflowed int64, if any.
 fn checked_sum(volume: i64, sizes: &[i64]) -> (i64, Option<usize>) {
     checked_sum_iter(volume, sizes.iter().copied())
@@ -287,11 +295,9 @@ impl BarKernel {
                     pv += p * size;
                 }
             }
-            // ts[i] < end, so the bar got at least one trade. A NaN or a price not above zero takes the extreme
-            // of the bit order (above infinity, or at or below zero), so the extremes check every price.
+            // ts[i] < end, so the bar got at least one trade: the extremes are of real prices.
+            status.bad |= !all_valid(low, high, min_size);
             let (high, low) = (bits_price(high), bits_price(low));
-            let in_range = low > 0.0 && high < f64::INFINITY;
-            status.bad |= !in_range | (min_size < 0);
             status.unsorted |= unsorted;
             b.high = high;
             b.low = low;
@@ -417,9 +423,7 @@ impl BarKernel {
                 }
             }
             // An invalid value is reported as disorder: the stream looks for invalid values before it sorts.
-            let valid =
-                bits_price(bottom) > 0.0 && bits_price(top) < f64::INFINITY && min_size >= 0;
-            status.unsorted |= unsorted | !valid;
+            status.unsorted |= unsorted | !all_valid(bottom, top, min_size);
             let bar_rules = &rules[i..j];
             // Open and close are set together, by the bar's first trade that may set them; close then moves to
             // its last trade that always sets it.

@@ -44,7 +44,7 @@ use parquet::schema::types::ColumnDescPtr;
 
 use crate::pages::PageBounds;
 use dictionary::{float_slots, int_slots, number_body, text_body};
-use statistics::{float_range, float_statistics, int_range, int_statistics};
+use statistics::{float_bounds, float_range, float_statistics, int_range, int_statistics};
 
 /// Rows per data page (a one-day row group of 1s bars is one page per column).
 const PAGE_ROWS: usize = 1 << 16;
@@ -163,15 +163,10 @@ impl ChunkEncoder {
             Values::Float(v) => {
                 let (min, max) = float_range(v);
                 let slots = float_slots(v.len(), min, max);
-                let bounds = if min > max {
-                    PageBounds::None
-                } else {
-                    PageBounds::Float(min, max)
-                };
                 (
                     number_body(v, f64::to_bits, slots, &mut self.table),
                     float_statistics(min, max),
-                    bounds,
+                    float_bounds(min, max),
                 )
             }
             Values::Text(strings) => match text_body(strings) {

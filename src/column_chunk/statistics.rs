@@ -2,27 +2,37 @@
 
 use parquet::file::statistics::Statistics;
 
+use crate::pages::PageBounds;
+
 /// Independent minimums and maximums kept side by side, so no value waits on the one before it (and the float
 /// comparisons vectorise); the lanes are combined at the end.
 const LANES: usize = 8;
 
-/// The smallest and largest value (`(i64::MAX, i64::MIN)` when there is none).
-pub(super) fn int_range(values: &[i64]) -> (i64, i64) {
-    let (mut lo, mut hi) = ([i64::MAX; LANES], [i64::MIN; LANES]);
+/// The fold of `values` by `lower` and `upper` from `(none_lo, none_hi)`, in [`LANES`] lanes.
+#[inline]
+fn range_in_lanes<T: Copy>(
+    values: &[T],
+    (none_lo, none_hi): (T, T),
+    lower: impl Fn(T, T) -> T,
+    upper: impl Fn(T, T) -> T,
+) -> (T, T) {
+    let (mut lo, mut hi) = ([none_lo; LANES], [none_hi; LANES]);
     let mut blocks = values.chunks_exact(LANES);
     for block in &mut blocks {
         for k in 0..LANES {
-            lo[k] = lo[k].min(block[k]);
-            hi[k] = hi[k].max(block[k]);
+            lo[k] = lower(lo[k], block[k]);
+            hi[k] = upper(hi[k], block[k]);
         }
     }
-    let tail = blocks.remainder().iter();
-    let lo = lo
-        .into_iter()
-        .chain(tail.clone().copied())
-        .fold(i64::MAX, i64::min);
-    let hi = hi.into_iter().chain(tail.copied()).fold(i64::MIN, i64::max);
+    let tail = blocks.remainder().iter().copied();
+    let lo = lo.into_iter().chain(tail.clone()).fold(none_lo, &lower);
+    let hi = hi.into_iter().chain(tail).fold(none_hi, &upper);
     (lo, hi)
+}
+
+/// The smallest and largest value (`(i64::MAX, i64::MIN)` when there is none).
+pub(super) fn int_range(values: &[i64]) -> (i64, i64) {
+    range_in_lanes(values, (i64::MAX, i64::MIN), i64::min, i64::max)
 }
 
 pub(super) fn int_statistics(min: i64, max: i64) -> Statistics {
@@ -33,26 +43,21 @@ pub(super) fn int_statistics(min: i64, max: i64) -> Statistics {
 pub(super) fn float_range(values: &[f64]) -> (f64, f64) {
     // NaN compares false both ways and is skipped, as the format asks. Of equal values (0.0 and -0.0) either may
     // come out: `float_statistics` signs a zero bound itself.
-    let lower = |m: f64, v: f64| if v < m { v } else { m };
-    let upper = |m: f64, v: f64| if v > m { v } else { m };
-    let (mut lo, mut hi) = ([f64::INFINITY; LANES], [f64::NEG_INFINITY; LANES]);
-    let mut blocks = values.chunks_exact(LANES);
-    for block in &mut blocks {
-        for k in 0..LANES {
-            lo[k] = lower(lo[k], block[k]);
-            hi[k] = upper(hi[k], block[k]);
-        }
+    range_in_lanes(
+        values,
+        (f64::INFINITY, f64::NEG_INFINITY),
+        |m, v| if v < m { v } else { m },
+        |m, v| if v > m { v } else { m },
+    )
+}
+
+/// The column index bounds of values whose [`float_range`] is `(min, max)` (none when every value is NaN).
+pub(super) fn float_bounds(min: f64, max: f64) -> PageBounds {
+    if min > max {
+        PageBounds::None
+    } else {
+        PageBounds::Float(min, max)
     }
-    let tail = blocks.remainder().iter();
-    let lo = lo
-        .into_iter()
-        .chain(tail.clone().copied())
-        .fold(f64::INFINITY, lower);
-    let hi = hi
-        .into_iter()
-        .chain(tail.copied())
-        .fold(f64::NEG_INFINITY, upper);
-    (lo, hi)
 }
 
 pub(super) fn float_statistics(min: f64, max: f64) -> Statistics {

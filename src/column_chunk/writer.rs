@@ -10,7 +10,7 @@ use parquet::schema::types::ColumnDescPtr;
 
 use super::delta::put_delta;
 use super::rle::put_hybrid;
-use super::statistics::{float_range, int_range};
+use super::statistics::{float_bounds, float_range, int_range};
 use super::{Body, ChunkEncoder, EncodedChunk, Summary, Values, PAGE_ROWS};
 use crate::pages::{put_page, ChunkIndex, DictionaryRanks, PageBounds, PageKind};
 
@@ -102,11 +102,7 @@ impl ChunkEncoder {
                 }
                 (_, _, Values::Float(v)) => {
                     let (min, max) = float_range(&v[range.clone()]);
-                    if min > max {
-                        PageBounds::None
-                    } else {
-                        PageBounds::Float(min, max)
-                    }
+                    float_bounds(min, max)
                 }
                 _ => PageBounds::None,
             };
